@@ -1,0 +1,23 @@
+"""Lists are `{"results": [...], "next": "<url or null>"}`, paged by an opaque cursor."""
+
+from rest_framework import pagination
+from rest_framework.response import Response
+
+
+class CursorPagination(pagination.CursorPagination):
+    ordering = "-created_at"
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+    def get_paginated_response(self, data):
+        return Response({"results": data, "next": self.get_next_link()})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["results", "next"],
+            "properties": {
+                "results": schema,
+                "next": {"type": "string", "format": "uri", "nullable": True},
+            },
+        }

@@ -1,0 +1,9 @@
+"""Everything under /api/v1/ on a tenant's host."""
+
+from django.urls import path
+
+from tenants.api.views import CurrentTenantView
+
+urlpatterns = [
+    path("tenant", CurrentTenantView.as_view(), name="current-tenant"),
+]

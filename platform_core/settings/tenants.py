@@ -1,0 +1,40 @@
+"""django-tenants: one PostgreSQL schema per tenant."""
+
+from .env import env
+
+SHARED_APPS = [
+    # Before django_tenants: our create_tenant command replaces the one it ships.
+    "tenants",
+    "django_tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "platform_core",
+]
+
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.admin",
+    "notifications",
+]
+
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_URLCONF = "platform_core.urls.public"
+
+# Hosts that serve the platform itself (platform admin; the API authenticated by key).
+CLARION_PUBLIC_HOSTS = env.list("CLARION_PUBLIC_HOSTS", default=["localhost", "127.0.0.1"])
+# Default domain suffix for new tenants: `create_tenant acme` → `acme.<this>`.
+CLARION_TENANT_DOMAIN_SUFFIX = env.str("CLARION_TENANT_DOMAIN_SUFFIX", default="localhost")

@@ -1,0 +1,16 @@
+"""URL patterns both the platform hosts and tenant hosts serve."""
+
+from django.urls import path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
+
+handler400 = "platform_core.api.errors.bad_request"
+handler403 = "platform_core.api.errors.permission_denied"
+handler404 = "platform_core.api.errors.not_found"
+handler500 = "platform_core.api.errors.server_error"

@@ -1,0 +1,18 @@
+"""URLs of a tenant's host: its admin and the API."""
+
+from django.urls import include, path
+
+from platform_core.admin_sites import tenant_admin_site
+from platform_core.urls.common import (  # noqa: F401
+    handler400,
+    handler403,
+    handler404,
+    handler500,
+)
+from platform_core.urls.common import urlpatterns as common_patterns
+
+urlpatterns = [
+    path("admin/", tenant_admin_site.urls),
+    path("api/v1/", include("platform_core.api.urls")),
+    *common_patterns,
+]

@@ -1,0 +1,78 @@
+"""Tenant resolution: by host (django-tenants), or on the platform host by API key."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.db import connection
+from django.urls import set_urlconf
+from django_tenants.middleware.main import TenantMainMiddleware
+
+from platform_core.api.errors import error_response
+from platform_core.observability import tenant_var
+from tenants.selectors import tenant_get_public
+from tenants.services import api_key_authenticate, api_key_from_request
+
+# Served without touching the database, so they answer even when it is down.
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+OPS_URLCONF = "platform_core.urls.ops"
+API_PREFIX = "/api/v1/"
+
+
+class TenantMiddleware(TenantMainMiddleware):
+    """django-tenants' host resolution, with JSON errors and the platform's own hosts."""
+
+    def process_request(self, request):
+        if request.path in OPS_PATHS:
+            connection.set_schema_to_public()
+            request.tenant = None
+            request.urlconf = OPS_URLCONF
+            set_urlconf(OPS_URLCONF)
+            return None
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return error_response(400, "disallowed_host", "This host is not served here.")
+        response = super().process_request(request)
+        if response is None:
+            tenant_var.set(request.tenant.slug)
+        return response
+
+    def get_tenant(self, domain_model, hostname):
+        if hostname in settings.CLARION_PUBLIC_HOSTS:
+            return tenant_get_public()
+        tenant = super().get_tenant(domain_model, hostname)
+        if not tenant.is_active:
+            raise domain_model.DoesNotExist
+        return tenant
+
+    def no_tenant_found(self, request, hostname):
+        return error_response(404, "unknown_tenant", f"No tenant is served at '{hostname}'.")
+
+
+class ApiKeyTenantMiddleware:
+    """On a platform host, an API request's tenant is the one its key belongs to."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        tenant = getattr(request, "tenant", None)
+        if tenant is not None and tenant.is_public and request.path.startswith(API_PREFIX):
+            raw = api_key_from_request(request)
+            key = api_key_authenticate(raw=raw) if raw else None
+            if key is None:
+                code = "authentication_failed" if raw else "not_authenticated"
+                message = (
+                    "The API key is invalid."
+                    if raw
+                    else "Authentication required: send `Authorization: ApiKey <secret>`."
+                )
+                return error_response(401, code, message, headers={"WWW-Authenticate": "ApiKey"})
+            request.tenant = key.tenant
+            request.api_key = key
+            connection.set_tenant(key.tenant)
+            request.urlconf = settings.ROOT_URLCONF
+            set_urlconf(settings.ROOT_URLCONF)
+            tenant_var.set(key.tenant.slug)
+        return self.get_response(request)

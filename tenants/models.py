@@ -1,0 +1,80 @@
+"""Public-schema models: tenants, their domains and their API keys."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django_tenants.models import DomainMixin, TenantMixin
+
+SLUG_RE = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+RESERVED_SLUGS = frozenset({"public", "www", "api", "admin", "static", "clarion", "information"})
+
+
+def new_inbox_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Tenant(TenantMixin):
+    """A customer of the platform, with its own PostgreSQL schema."""
+
+    slug = models.SlugField(
+        max_length=40,
+        unique=True,
+        validators=[RegexValidator(SLUG_RE, "Lowercase letters, digits and single dashes.")],
+    )
+    name = models.CharField(max_length=200)
+    is_active = models.BooleanField(default=True)
+    # Signs `X-Subscriber-Hash` for the in-app inbox of the tenant's own front ends.
+    inbox_secret = models.CharField(max_length=64, default=new_inbox_secret, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    auto_create_schema = True
+    auto_drop_schema = False
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def is_public(self) -> bool:
+        from django_tenants.utils import get_public_schema_name
+
+        return self.schema_name == get_public_schema_name()
+
+
+class Domain(DomainMixin):
+    """A host name served as a tenant (`acme.clarion.example`)."""
+
+    class Meta:
+        ordering = ["domain"]
+
+
+class ApiKey(models.Model):
+    """A tenant's API key: `<prefix>.<secret>`, stored as prefix + SHA-256 of the secret.
+
+    The secret is 256 bits of randomness, so a fast hash is the right choice (nothing to
+    brute-force); comparison is constant-time.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, default="default")
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix} ({self.name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
