@@ -1,0 +1,3 @@
+"""API routes: deliveries."""
+
+urlpatterns: list = []

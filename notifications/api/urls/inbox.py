@@ -1,0 +1,3 @@
+"""API routes: inbox."""
+
+urlpatterns: list = []

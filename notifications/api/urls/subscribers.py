@@ -1,0 +1,3 @@
+"""API routes: subscribers."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""API routes: topics."""
+
+urlpatterns: list = []

@@ -1,0 +1,158 @@
+"""Configuration rows operators edit without a deploy: templates, workflows, routes, providers."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    PUSH = "push", "Push"
+    CHAT = "chat", "Chat"
+    IN_APP = "in_app", "In-app"
+
+
+class Priority(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    NORMAL = "normal", "Normal"
+    LOW = "low", "Low"
+
+
+class StepType(models.TextChoices):
+    SEND = "send", "Send"
+    DELAY = "delay", "Delay"
+    DIGEST = "digest", "Digest"
+
+
+class Template(models.Model):
+    """Content for one channel and locale, written in sandboxed Jinja2."""
+
+    key = models.CharField(max_length=100)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    locale = models.CharField(max_length=35, default="en")
+    subject = models.TextField(blank=True, default="")
+    body = models.TextField()
+    # In-app call-to-action link (templated too).
+    cta_url = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key", "locale"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "locale"], name="template_key_locale_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} [{self.locale}]"
+
+
+class TemplateVariant(models.Model):
+    """An A/B variant: a subscriber always gets the same one, chosen by weight."""
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(max_length=100)
+    weight = models.PositiveIntegerField(default=1)
+    subject = models.TextField(blank=True, default="")
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "name"], name="variant_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.key}/{self.name}"
+
+
+class Workflow(models.Model):
+    """What happens for an event: ordered steps (send, delay, digest)."""
+
+    key = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    # Critical workflows bypass preferences and are never digested.
+    critical = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class WorkflowStep(models.Model):
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    type = models.CharField(max_length=10, choices=StepType.choices, default=StepType.SEND)
+    channel = models.CharField(max_length=16, choices=Channel.choices, blank=True, default="")
+    template_key = models.CharField(max_length=100, blank=True, default="")
+    # Delay length (delay) or window length (digest), in seconds.
+    seconds = models.PositiveIntegerField(null=True, blank=True)
+    # Send only if the in-app message of the step at this index is still unread.
+    unread_step = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["workflow", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "position"], name="step_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        if self.type == StepType.SEND:
+            return f"{self.position}: send {self.channel} {self.template_key}"
+        return f"{self.position}: {self.type} {self.seconds}s"
+
+
+class Route(models.Model):
+    """Event name → workflow, with the priority its notifications run at."""
+
+    event = models.CharField(max_length=200, unique=True)
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="routes")
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    active = models.BooleanField(default=True)
+    max_attempts = models.PositiveSmallIntegerField(default=5)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event"]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.workflow_id}"
+
+
+class Integration(models.Model):
+    """A provider account for a channel; credentials are encrypted at rest."""
+
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    provider = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    settings = models.JSONField(default=dict, blank=True)
+    credentials_encrypted = models.TextField(blank=True, default="")
+    primary = models.BooleanField(default=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["channel", "-primary", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.channel}/{self.provider})"
+
+    @property
+    def credentials(self) -> dict:
+        from notifications.crypto import decrypt_json
+
+        return decrypt_json(self.credentials_encrypted)
+
+    @credentials.setter
+    def credentials(self, value: dict) -> None:
+        from notifications.crypto import encrypt_json
+
+        self.credentials_encrypted = encrypt_json(value or {})

@@ -1,0 +1,200 @@
+"""Accepted events, the deliveries they fan out to, their history, and in-app messages."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from notifications.models.config import Channel, Integration, Priority, Route, Workflow
+from notifications.models.subscribers import Subscriber
+
+
+class NotificationStatus(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    PROCESSING = "processing", "Processing"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # waiting for its time (delay, digest window)
+    QUEUED = "queued", "Queued"  # handed to the broker
+    SENDING = "sending", "Sending"  # claimed by a worker, provider call under way
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    OPENED = "opened", "Opened"
+    CLICKED = "clicked", "Clicked"
+    FAILED = "failed", "Failed"  # last attempt failed; retry scheduled
+    BOUNCED = "bounced", "Bounced"
+    DEAD = "dead", "Dead"  # dead-lettered: permanent error or attempts exhausted
+    SKIPPED = "skipped", "Skipped"
+    DIGESTED = "digested", "Digested"
+
+
+# States a sweeper may pick up again, and states that are final.
+REPLAYABLE_STATUSES = (DeliveryStatus.DEAD, DeliveryStatus.FAILED)
+
+
+class Notification(models.Model):
+    """One accepted trigger. Written before the 202, so nothing accepted is ever lost."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.CharField(max_length=200)
+    route = models.ForeignKey(Route, on_delete=models.SET_NULL, null=True, blank=True)
+    workflow = models.ForeignKey(Workflow, on_delete=models.SET_NULL, null=True, blank=True)
+    priority = models.CharField(max_length=10, choices=Priority.choices)
+    status = models.CharField(
+        max_length=12, choices=NotificationStatus.choices, default=NotificationStatus.ACCEPTED
+    )
+    # The idempotency key: durable, enforced by this unique constraint.
+    transaction_id = models.CharField(max_length=255, unique=True)
+    request_hash = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict, blank=True)
+    actor = models.JSONField(null=True, blank=True)
+    # The `to` list as resolved at trigger time: {"subscribers": [...], "topics": [...]}.
+    recipients = models.JSONField(default=dict, blank=True)
+    broadcast = models.BooleanField(default=False)
+    request_id = models.CharField(max_length=128, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["event", "-created_at"], name="notification_event_idx"),
+            models.Index(fields=["-created_at"], name="notification_created_idx"),
+            models.Index(
+                fields=["dispatched_at"],
+                name="notification_unprocessed_idx",
+                condition=Q(status__in=["accepted", "processing"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.id}"
+
+
+class Delivery(models.Model):
+    """One message to one subscriber on one channel; its status moves by conditional updates."""
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    # SET NULL on erasure (GDPR): statistics stay, the person does not.
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
+    )
+    subscriber_ref = models.CharField(max_length=255, null=True, blank=True)
+    step_index = models.PositiveSmallIntegerField(default=0)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    template_key = models.CharField(max_length=100, blank=True, default="")
+    variant = models.CharField(max_length=100, blank=True, default="")
+    provider = models.CharField(max_length=64, blank=True, default="")
+    integration = models.ForeignKey(Integration, on_delete=models.SET_NULL, null=True, blank=True)
+    priority = models.CharField(max_length=10, choices=Priority.choices)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=5)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_error_class = models.CharField(max_length=100, blank=True, default="")
+    provider_message_id = models.CharField(max_length=255, blank=True, default="")
+    digest_key = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # Re-running a fan-out (after a crash or a lost message) can never duplicate.
+            models.UniqueConstraint(
+                fields=["notification", "step_index", "subscriber"],
+                name="delivery_once_per_step",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["notification", "status"], name="delivery_notification_idx"),
+            models.Index(fields=["subscriber", "-created_at"], name="delivery_subscriber_idx"),
+            models.Index(fields=["status", "-created_at"], name="delivery_status_idx"),
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_due_idx",
+                condition=Q(status__in=["pending", "failed"]),
+            ),
+            models.Index(
+                fields=["dispatched_at"],
+                name="delivery_queued_idx",
+                condition=Q(status="queued"),
+            ),
+            models.Index(
+                fields=["lease_until"],
+                name="delivery_sending_idx",
+                condition=Q(status="sending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.id} ({self.status})"
+
+
+class DeliveryEvent(models.Model):
+    """Append-only history: one row per state change of a delivery."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(default=timezone.now)
+    from_status = models.CharField(max_length=10, blank=True, default="")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    provider = models.CharField(max_length=64, blank=True, default="")
+    error_class = models.CharField(max_length=100, blank=True, default="")
+    provider_response_code = models.IntegerField(null=True, blank=True)
+    detail = models.TextField(blank=True, default="")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["delivery", "id"], name="delivery_event_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id}: {self.from_status} → {self.status}"
+
+
+class InboxMessage(models.Model):
+    """An in-app message; the in-app channel's delivery writes it."""
+
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.CASCADE, related_name="inbox_messages"
+    )
+    delivery = models.OneToOneField(
+        Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbox_message"
+    )
+    notification = models.ForeignKey(
+        Notification, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    title = models.TextField(blank=True, default="")
+    body = models.TextField()
+    cta_url = models.TextField(blank=True, default="")
+    seen_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["subscriber", "-created_at", "-id"], name="inbox_subscriber_idx"),
+            models.Index(
+                fields=["subscriber"], name="inbox_unread_idx", condition=Q(read_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id}: {self.title or self.body[:30]}"

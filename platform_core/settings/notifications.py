@@ -1,0 +1,41 @@
+"""The delivery pipeline: retries, leases, sweeping, batching, provider calls."""
+
+from .env import env
+
+# Fernet keys for integration credentials, newest first (rotation keeps old ones last).
+# Empty: derived from SECRET_KEY.
+CLARION_ENCRYPTION_KEYS = env.list("CLARION_ENCRYPTION_KEYS", default=[])
+CLARION_DEFAULT_LOCALE = env.str("CLARION_DEFAULT_LOCALE", default="en")
+
+# Retries: exponential backoff with full jitter, base * 2^(attempt-1), capped.
+DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=10.0)
+DELIVERY_RETRY_MAX_SECONDS = env.float("DELIVERY_RETRY_MAX_SECONDS", default=3600.0)
+# A claimed delivery whose worker vanished is retried once its lease has run out.
+DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
+# A queued delivery or accepted notification whose broker message is this old is re-sent to
+# the broker (a flushed Redis, a lost message); claims make the duplicate message harmless.
+DELIVERY_REDISPATCH_SECONDS = env.int("DELIVERY_REDISPATCH_SECONDS", default=300)
+SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=5.0)
+SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=5000)
+
+# Fan-out reads recipients in chunks of this size and writes deliveries in bulk.
+FANOUT_CHUNK_SIZE = env.int("FANOUT_CHUNK_SIZE", default=2000)
+# Deliveries per send task, by channel (in-app is one SQL statement per batch).
+SEND_BATCH_SIZES = {
+    "in_app": env.int("SEND_BATCH_SIZE_IN_APP", default=1000),
+    "email": env.int("SEND_BATCH_SIZE_EMAIL", default=100),
+    "sms": env.int("SEND_BATCH_SIZE_SMS", default=50),
+    "push": env.int("SEND_BATCH_SIZE_PUSH", default=100),
+    "chat": env.int("SEND_BATCH_SIZE_CHAT", default=50),
+}
+# A send task stops taking new deliveries after this long and hands the rest back.
+SEND_BATCH_TIME_BUDGET_SECONDS = env.float("SEND_BATCH_TIME_BUDGET_SECONDS", default=30.0)
+
+# Every provider call has these timeouts.
+PROVIDER_CONNECT_TIMEOUT_SECONDS = env.float("PROVIDER_CONNECT_TIMEOUT_SECONDS", default=5.0)
+PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=15.0)
+# After this many consecutive transient failures an integration's circuit opens for a while.
+CIRCUIT_BREAKER_THRESHOLD = env.int("CIRCUIT_BREAKER_THRESHOLD", default=5)
+CIRCUIT_BREAKER_COOLDOWN_SECONDS = env.int("CIRCUIT_BREAKER_COOLDOWN_SECONDS", default=30)
+
+IDEMPOTENCY_RETRY_AFTER_SECONDS = 1
