@@ -20,6 +20,10 @@ DATABASES["default"].update(
         "CONN_HEALTH_CHECKS": True,
     }
 )
+# The test suite's database; set TEST_DATABASE_NAME to run two suites side by side.
+DATABASES["default"]["TEST"] = {
+    "NAME": env.str("TEST_DATABASE_NAME", default=f"test_{DATABASES['default']['NAME']}")
+}
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault(
     "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
