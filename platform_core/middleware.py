@@ -44,6 +44,31 @@ def clear_request_context(**_):
     tenant_var.set(None)
 
 
+class OpsEndpointsMiddleware:
+    """Serves /healthz, /readyz and /metrics before tenant resolution and host checks.
+
+    Probes arrive with whatever Host the orchestrator uses and must answer even when the
+    database is down, so they skip the tenant lookup and ALLOWED_HOSTS.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        from platform_core import health
+
+        self.views = {
+            "/healthz": health.healthz,
+            "/readyz": health.readyz,
+            "/metrics": health.metrics,
+        }
+
+    def __call__(self, request):
+        view = self.views.get(request.path)
+        if view is None or request.method not in ("GET", "HEAD"):
+            return self.get_response(request)
+        request.metrics_route = request.path.lstrip("/")
+        return view(request)
+
+
 class MetricsMiddleware:
     """Counts requests and observes latency per route pattern (bounded label values)."""
 
@@ -54,7 +79,9 @@ class MetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        route = match.route if match is not None and match.route else "unmatched"
+        route = getattr(request, "metrics_route", None) or (
+            match.route if match is not None and match.route else "unmatched"
+        )
         HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
         return response

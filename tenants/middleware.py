@@ -13,9 +13,6 @@ from platform_core.observability import tenant_var
 from tenants.selectors import tenant_get_public
 from tenants.services import api_key_authenticate, api_key_from_request
 
-# Served without touching the database, so they answer even when it is down.
-OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-OPS_URLCONF = "platform_core.urls.ops"
 API_PREFIX = "/api/v1/"
 
 
@@ -23,12 +20,6 @@ class TenantMiddleware(TenantMainMiddleware):
     """django-tenants' host resolution, with JSON errors and the platform's own hosts."""
 
     def process_request(self, request):
-        if request.path in OPS_PATHS:
-            connection.set_schema_to_public()
-            request.tenant = None
-            request.urlconf = OPS_URLCONF
-            set_urlconf(OPS_URLCONF)
-            return None
         try:
             request.get_host()
         except DisallowedHost:

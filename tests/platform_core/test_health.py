@@ -15,7 +15,7 @@ def test_healthz(client):
     assert response.json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("host", ["localhost", "acme.localhost", "unknown.localhost"])
+@pytest.mark.parametrize("host", ["localhost", "acme.localhost", "unknown.localhost", "10.1.2.3"])
 def test_healthz_answers_on_any_host(test_tenants, host):
     assert Client(HTTP_HOST=host).get("/healthz").status_code == 200
 
