@@ -90,7 +90,8 @@ class Delivery(models.Model):
     subscriber = models.ForeignKey(
         Subscriber, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
     )
-    subscriber_ref = models.CharField(max_length=255, null=True, blank=True)
+    # NULL once the subscriber is erased: the statistics stay, anonymised.
+    subscriber_ref = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     step_index = models.PositiveSmallIntegerField(default=0)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     template_key = models.CharField(max_length=100, blank=True, default="")

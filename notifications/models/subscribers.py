@@ -7,9 +7,10 @@ class Subscriber(models.Model):
     """A recipient, addressed by the tenant's own `subscriber_id`."""
 
     subscriber_id = models.CharField(max_length=255, unique=True)
-    email = models.EmailField(max_length=254, null=True, blank=True)
+    # NULL means "no address": the channel is skipped for this subscriber.
+    email = models.EmailField(max_length=254, null=True, blank=True)  # noqa: DJ001
     # Stored in E.164 (+14155550123), normalised with phonenumbers on the way in.
-    phone = models.CharField(max_length=20, null=True, blank=True)
+    phone = models.CharField(max_length=20, null=True, blank=True)  # noqa: DJ001
     first_name = models.CharField(max_length=150, blank=True, default="")
     last_name = models.CharField(max_length=150, blank=True, default="")
     locale = models.CharField(max_length=35, blank=True, default="")

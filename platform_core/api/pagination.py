@@ -9,6 +9,11 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 500
 
+    def get_ordering(self, request, queryset, view):
+        """A view's own `ordering` (a unique, indexed key) wins over the default."""
+        ordering = getattr(view, "ordering", None) or self.ordering
+        return (ordering,) if isinstance(ordering, str) else tuple(ordering)
+
     def get_paginated_response(self, data):
         return Response({"results": data, "next": self.get_next_link()})
 

@@ -39,3 +39,11 @@ CIRCUIT_BREAKER_THRESHOLD = env.int("CIRCUIT_BREAKER_THRESHOLD", default=5)
 CIRCUIT_BREAKER_COOLDOWN_SECONDS = env.int("CIRCUIT_BREAKER_COOLDOWN_SECONDS", default=30)
 
 IDEMPOTENCY_RETRY_AFTER_SECONDS = 1
+
+CELERY_BEAT_SCHEDULE = {
+    "deliveries-sweep": {
+        "task": "notifications.deliveries_sweep",
+        "schedule": SWEEP_INTERVAL_SECONDS,
+        "options": {"queue": "system", "expires": SWEEP_INTERVAL_SECONDS * 4},
+    },
+}

@@ -12,7 +12,11 @@ pytestmark = pytest.mark.worker
 
 
 @pytest.mark.parametrize("queue", ["critical", "high", "normal", "low", "system"])
-def test_task_runs_in_its_tenants_schema_on_every_queue(celery_worker, test_tenants, queue):
+def test_task_runs_in_its_tenants_schema_on_every_queue(
+    request, celery_worker, test_tenants, queue
+):
+    if queue == "low":
+        request.getfixturevalue("low_worker")
     acme = test_tenants["acme"]
     token = request_id_var.set(f"req-{queue}")
     try:

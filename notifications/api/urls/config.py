@@ -1,3 +1,29 @@
-"""API routes: config."""
+"""API routes: config (templates, workflows, routes, integrations)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from notifications.api.views.config import (
+    IntegrationDetailView,
+    IntegrationListView,
+    RouteDetailView,
+    RouteListView,
+    TemplateDetailView,
+    TemplateListView,
+    WorkflowDetailView,
+    WorkflowListView,
+)
+
+urlpatterns = [
+    path("templates", TemplateListView.as_view(), name="template-list"),
+    path("templates/<str:key>", TemplateDetailView.as_view(), name="template-detail"),
+    path("workflows", WorkflowListView.as_view(), name="workflow-list"),
+    path("workflows/<str:key>", WorkflowDetailView.as_view(), name="workflow-detail"),
+    path("routes", RouteListView.as_view(), name="route-list"),
+    path("routes/<str:event>", RouteDetailView.as_view(), name="route-detail"),
+    path("integrations", IntegrationListView.as_view(), name="integration-list"),
+    path(
+        "integrations/<int:integration_id>",
+        IntegrationDetailView.as_view(),
+        name="integration-detail",
+    ),
+]

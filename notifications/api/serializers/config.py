@@ -1,0 +1,358 @@
+"""Request and response shapes of the configuration API (templates, workflows, routes,
+integrations). Inputs only check shape; services check meaning (template syntax, references)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from notifications.models import Channel, Integration, Priority, StepType, Template, Workflow
+from notifications.services.config import (
+    DEFAULT_MAX_ATTEMPTS,
+    EVENT_RE,
+    KEY_MAX_LENGTH,
+    KEY_RE,
+    LOCALE_RE,
+    MAX_ATTEMPTS_RANGE,
+    MAX_STEPS,
+    MAX_VARIANTS,
+)
+from platform_core.api.serializers import StrictSerializer
+
+NON_FIELD_ERRORS_KEY = api_settings.NON_FIELD_ERRORS_KEY
+
+_key_validator = RegexValidator(
+    KEY_RE, "Use letters, digits, '.', '_' or '-', starting with a letter or digit."
+)
+_locale_validator = RegexValidator(LOCALE_RE, "Use a locale tag such as 'en', 'fr' or 'pt-BR'.")
+_event_validator = RegexValidator(EVENT_RE, "Use 1-200 letters, digits, '.', '_', '-' or ':'.")
+
+
+def _default_locale() -> str:
+    return settings.CLARION_DEFAULT_LOCALE
+
+
+def _key_field(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(max_length=KEY_MAX_LENGTH, validators=[_key_validator], **kwargs)
+
+
+def _url_match(attrs: dict, context: dict, name: str) -> None:
+    """PUT bodies may repeat the URL's identifier, but must not contradict it."""
+    in_url = context[name]
+    if attrs.get(name, in_url) != in_url:
+        raise serializers.ValidationError({name: [f"Does not match the URL ('{in_url}')."]})
+    attrs[name] = in_url
+
+
+class _ListSerializer(serializers.ListSerializer):
+    """Reports list-level errors ("Expected a list", too many items) on the list's own field,
+    not on `<field>.non_field_errors`."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, dict) and set(exc.detail) == {NON_FIELD_ERRORS_KEY}:
+                raise serializers.ValidationError(exc.detail[NON_FIELD_ERRORS_KEY]) from None
+            raise
+
+
+class _NestedSerializer(StrictSerializer):
+    """A nested object: "Expected an object" is reported on its own field."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(["Expected an object."])
+        return super().to_internal_value(data)
+
+
+# --- templates ---------------------------------------------------------------------------
+
+
+class TemplateVariantSerializer(_NestedSerializer):
+    """An A/B variant; empty subject or body fall back to the template's own."""
+
+    class Meta:
+        list_serializer_class = _ListSerializer
+
+    name = serializers.CharField(max_length=100)
+    weight = serializers.IntegerField(min_value=0, max_value=1_000_000, default=1)
+    subject = serializers.CharField(allow_blank=True, required=False, default="")
+    body = serializers.CharField()
+
+
+class TemplateInSerializer(StrictSerializer):
+    """A template for one channel and locale, in sandboxed Jinja2."""
+
+    key = _key_field()
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    locale = serializers.CharField(
+        max_length=35, validators=[_locale_validator], default=_default_locale
+    )
+    subject = serializers.CharField(allow_blank=True, required=False, default="")
+    body = serializers.CharField()
+    cta_url = serializers.CharField(allow_blank=True, required=False, default="")
+    variants = TemplateVariantSerializer(many=True, required=False, max_length=MAX_VARIANTS)
+
+    def validate(self, attrs):
+        attrs.setdefault("variants", [])
+        return attrs
+
+
+class TemplateReplaceSerializer(TemplateInSerializer):
+    """PUT: `key` comes from the URL, `locale` from the body, `?locale=` or the default."""
+
+    key = _key_field(required=False)
+    locale = serializers.CharField(max_length=35, validators=[_locale_validator], required=False)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        _url_match(attrs, self.context, "key")
+        query_locale = self.context.get("locale")
+        if query_locale and attrs.get("locale", query_locale) != query_locale:
+            raise serializers.ValidationError(
+                {"locale": [f"Does not match ?locale= ('{query_locale}')."]}
+            )
+        attrs["locale"] = attrs.get("locale") or query_locale or _default_locale()
+        return attrs
+
+
+class TemplateVariantOutSerializer(serializers.Serializer):
+    """An A/B variant of a template."""
+
+    name = serializers.CharField()
+    weight = serializers.IntegerField()
+    subject = serializers.CharField()
+    body = serializers.CharField()
+
+
+class TemplateOutSerializer(serializers.ModelSerializer):
+    """A template in one locale, with its variants."""
+
+    variants = TemplateVariantOutSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Template
+        fields = [
+            "key",
+            "channel",
+            "locale",
+            "subject",
+            "body",
+            "cta_url",
+            "variants",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+# --- workflows ---------------------------------------------------------------------------
+
+
+class StepConditionSerializer(_NestedSerializer):
+    """Send only if the in-app message of an earlier step is still unread."""
+
+    unread = serializers.IntegerField(
+        min_value=0, help_text="Index of an earlier in_app send step that must still be unread."
+    )
+
+
+class SendStepSerializer(StrictSerializer):
+    """Send a template on a channel."""
+
+    type = serializers.ChoiceField(choices=[StepType.SEND.value])
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    template = _key_field(help_text="Key of a template of the same channel.")
+    condition = StepConditionSerializer(required=False)
+
+
+class DelayStepSerializer(StrictSerializer):
+    """Wait before the next step."""
+
+    type = serializers.ChoiceField(choices=[StepType.DELAY.value])
+    seconds = serializers.IntegerField(help_text="1 second to 30 days.")
+
+
+class DigestStepSerializer(StrictSerializer):
+    """Gather the events of a window into one message for the steps after it."""
+
+    type = serializers.ChoiceField(choices=[StepType.DIGEST.value])
+    window_seconds = serializers.IntegerField(help_text="1 second to 1 day.")
+
+
+_STEP_SERIALIZERS: dict[str, type[StrictSerializer]] = {
+    StepType.SEND: SendStepSerializer,
+    StepType.DELAY: DelayStepSerializer,
+    StepType.DIGEST: DigestStepSerializer,
+}
+
+_STEP_SCHEMA = PolymorphicProxySerializer(
+    component_name="WorkflowStep",
+    serializers={str(kind): serializer for kind, serializer in _STEP_SERIALIZERS.items()},
+    resource_type_field_name="type",
+)
+
+
+@extend_schema_field(_STEP_SCHEMA)
+class WorkflowStepField(serializers.Field):
+    """One step; its `type` decides which fields it takes (and any other field is refused)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(["Expected an object."])
+        serializer_class = _STEP_SERIALIZERS.get(data.get("type"))
+        if serializer_class is None:
+            raise serializers.ValidationError(
+                {"type": [f"Use one of: {', '.join(StepType.values)}."]}
+            )
+        step = serializer_class(data=data)
+        if not step.is_valid():
+            raise serializers.ValidationError(step.errors)
+        data = dict(step.validated_data)
+        if "condition" in data:
+            data["condition"] = dict(data["condition"])
+        return data
+
+    def to_representation(self, step):
+        return workflow_step_representation(step)
+
+
+def workflow_step_representation(step) -> dict:
+    """A WorkflowStep row in the API's list format."""
+    if step.type == StepType.SEND:
+        data = {"type": step.type, "channel": step.channel, "template": step.template_key}
+        if step.unread_step is not None:
+            data["condition"] = {"unread": step.unread_step}
+        return data
+    if step.type == StepType.DELAY:
+        return {"type": step.type, "seconds": step.seconds}
+    return {"type": step.type, "window_seconds": step.seconds}
+
+
+class WorkflowInSerializer(StrictSerializer):
+    """A workflow: ordered send, delay and digest steps."""
+
+    key = _key_field()
+    name = serializers.CharField(max_length=200)
+    critical = serializers.BooleanField(
+        default=False, help_text="Critical workflows bypass preferences and are never digested."
+    )
+    steps = serializers.ListField(child=WorkflowStepField(), max_length=MAX_STEPS)
+
+
+class WorkflowReplaceSerializer(WorkflowInSerializer):
+    """PUT: the whole workflow; `key` comes from the URL (repeating it is allowed)."""
+
+    key = _key_field(required=False)
+
+    def validate(self, attrs):
+        _url_match(attrs, self.context, "key")
+        return attrs
+
+
+class WorkflowOutSerializer(serializers.ModelSerializer):
+    """A workflow, its steps in the same list format as they are written."""
+
+    steps = serializers.ListField(child=WorkflowStepField(), source="steps.all", read_only=True)
+
+    class Meta:
+        model = Workflow
+        fields = ["key", "name", "critical", "steps", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+# --- routes ------------------------------------------------------------------------------
+
+_MIN_ATTEMPTS, _MAX_ATTEMPTS = MAX_ATTEMPTS_RANGE
+
+
+class RouteInSerializer(StrictSerializer):
+    """An event name routed to a workflow."""
+
+    event = serializers.CharField(max_length=200, validators=[_event_validator])
+    workflow = _key_field(help_text="Key of the workflow this event runs.")
+    priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.NORMAL)
+    active = serializers.BooleanField(default=True)
+    max_attempts = serializers.IntegerField(
+        min_value=_MIN_ATTEMPTS, max_value=_MAX_ATTEMPTS, default=DEFAULT_MAX_ATTEMPTS
+    )
+
+
+class RouteReplaceSerializer(RouteInSerializer):
+    """PUT (every field, defaults applied) and PATCH (`partial=True`: only those given)."""
+
+    event = serializers.CharField(max_length=200, required=False)
+
+    def validate(self, attrs):
+        _url_match(attrs, self.context, "event")
+        return attrs
+
+
+class RouteOutSerializer(serializers.Serializer):
+    """A route: event name → workflow key, priority, active flag, attempt budget."""
+
+    event = serializers.CharField()
+    workflow = serializers.CharField(source="workflow.key")
+    priority = serializers.ChoiceField(choices=Priority.choices)
+    active = serializers.BooleanField()
+    max_attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+# --- integrations ------------------------------------------------------------------------
+
+
+class IntegrationInSerializer(StrictSerializer):
+    """A provider account for a channel; `settings` and `credentials` depend on the provider."""
+
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    provider = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    settings = serializers.DictField(default=dict)
+    credentials = serializers.DictField(
+        default=dict, write_only=True, help_text="Write-only; stored encrypted, never returned."
+    )
+    primary = serializers.BooleanField(default=True)
+    active = serializers.BooleanField(default=True)
+
+
+class IntegrationReplaceSerializer(IntegrationInSerializer):
+    """PUT and PATCH: without `credentials` the stored ones are kept."""
+
+    credentials = serializers.DictField(
+        required=False,
+        write_only=True,
+        help_text="Write-only; omit to keep the stored credentials, `{}` to clear them.",
+    )
+
+
+class IntegrationOutSerializer(serializers.ModelSerializer):
+    """A provider account; its credentials are never returned, only whether it has some."""
+
+    has_credentials = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Integration
+        fields = [
+            "id",
+            "channel",
+            "provider",
+            "name",
+            "settings",
+            "has_credentials",
+            "primary",
+            "active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_has_credentials(self, integration: Integration) -> bool:
+        return bool(integration.credentials)

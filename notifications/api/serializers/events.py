@@ -1,0 +1,96 @@
+"""Request bodies of the events endpoints."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from notifications.api.serializers.subscribers import SubscriberInputSerializer
+from notifications.models import Priority
+from platform_core.api.errors import ApiError
+from platform_core.api.serializers import StrictSerializer
+
+MAX_RECIPIENTS = 100
+MAX_BULK_EVENTS = 100
+
+
+class RecipientField(serializers.Field):
+    """A `to` entry: a subscriber id, an inline subscriber object, or `{"topic": key}`."""
+
+    default_error_messages = {
+        "invalid": 'Give a subscriber id, a subscriber object or {{"topic": "<key>"}}.'
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            if not data.strip() or len(data) > 255:
+                raise serializers.ValidationError("A subscriber id is 1 to 255 characters.")
+            return data
+        if isinstance(data, dict) and "topic" in data:
+            if set(data) != {"topic"}:
+                raise serializers.ValidationError(
+                    {name: ["Unknown field."] for name in sorted(set(data) - {"topic"})}
+                )
+            if not isinstance(data["topic"], str) or not data["topic"]:
+                raise serializers.ValidationError({"topic": ["A topic key is required."]})
+            return {"topic": data["topic"]}
+        if isinstance(data, dict):
+            inline = SubscriberInputSerializer(data=data)
+            inline.is_valid(raise_exception=True)
+            return dict(inline.validated_data)
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+class ActorField(RecipientField):
+    default_error_messages = {"invalid": "Give a subscriber id or a subscriber object."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "topic" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class BroadcastSerializer(StrictSerializer):
+    event = serializers.CharField(max_length=200)
+    payload = serializers.DictField(required=False, default=dict)
+    actor = ActorField(required=False, allow_null=True)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    transaction_id = serializers.CharField(max_length=255, required=False)
+
+
+class TriggerSerializer(BroadcastSerializer):
+    to = serializers.ListField(child=RecipientField(), min_length=1)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and isinstance(data.get("to"), list):
+            if len(data["to"]) > MAX_RECIPIENTS:
+                raise ApiError(
+                    "too_many_recipients",
+                    f"`to` holds {len(data['to'])} entries; at most {MAX_RECIPIENTS} "
+                    "(a topic counts as one).",
+                    fields={"to": [f"At most {MAX_RECIPIENTS} entries."]},
+                )
+        return super().to_internal_value(data)
+
+
+class BulkTriggerSerializer(StrictSerializer):
+    events = serializers.ListField(child=serializers.DictField(), min_length=1)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and isinstance(data.get("events"), list):
+            if len(data["events"]) > MAX_BULK_EVENTS:
+                raise ApiError(
+                    "batch_too_large",
+                    f"At most {MAX_BULK_EVENTS} events per bulk request.",
+                    status_code=413,
+                    fields={"events": [f"At most {MAX_BULK_EVENTS} entries."]},
+                )
+        return super().to_internal_value(data)
+
+
+class TriggerAcceptedSerializer(serializers.Serializer):
+    notification_id = serializers.UUIDField()
+    transaction_id = serializers.CharField()
+    status = serializers.CharField()

@@ -1,0 +1,223 @@
+"""Subscribers: input validation (strict: unknown fields are errors) and output shapes."""
+
+from __future__ import annotations
+
+from django.core.validators import URLValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers, status
+
+from notifications.models import Subscriber
+from notifications.services.subscribers import (
+    BULK_UPSERT_LIMIT,
+    PREFERENCE_CHANNELS,
+    normalize_locale,
+    normalize_phone,
+    validate_timezone,
+)
+from platform_core.api.errors import ApiError
+from platform_core.api.serializers import StrictSerializer
+
+
+class SubscriberFieldsSerializer(StrictSerializer):
+    """The fields of a subscriber a client sets; all optional (PATCH)."""
+
+    email = serializers.EmailField(
+        max_length=254, required=False, allow_null=True, allow_blank=True
+    )
+    phone = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="Any valid number in international format; stored as E.164 (+14155550123).",
+    )
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    locale = serializers.CharField(
+        max_length=35, required=False, allow_blank=True, help_text="BCP 47 tag: en, fr-CA."
+    )
+    timezone = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="IANA name: Europe/Paris."
+    )
+    data = serializers.DictField(required=False, help_text="Any JSON object, for templates.")
+
+    def validate_email(self, value: str | None) -> str | None:
+        return value or None
+
+    def validate_phone(self, value: str | None) -> str | None:
+        return normalize_phone(value) if value else None
+
+    def validate_locale(self, value: str) -> str:
+        return normalize_locale(value)
+
+    def validate_timezone(self, value: str) -> str:
+        return validate_timezone(value)
+
+
+class SubscriberInputSerializer(SubscriberFieldsSerializer):
+    """A subscriber to upsert: `subscriber_id` plus any fields. Reused for inline recipients."""
+
+    subscriber_id = serializers.CharField(max_length=255)
+
+
+class SubscriberOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Subscriber
+        fields = [
+            "subscriber_id",
+            "email",
+            "phone",
+            "first_name",
+            "last_name",
+            "locale",
+            "timezone",
+            "data",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class SubscriberBulkInputSerializer(StrictSerializer):
+    subscribers = SubscriberInputSerializer(many=True, allow_empty=True)
+
+    def to_internal_value(self, data):
+        # Too many is 413, checked before validating a thousand items.
+        items = data.get("subscribers") if isinstance(data, dict) else None
+        if isinstance(items, list) and len(items) > BULK_UPSERT_LIMIT:
+            raise ApiError(
+                "batch_too_large",
+                f"At most {BULK_UPSERT_LIMIT} subscribers per call; got {len(items)}.",
+                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        return super().to_internal_value(data)
+
+
+class SubscriberBulkOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+
+
+# --- credentials ---------------------------------------------------------------------------
+
+
+class HttpUrlField(serializers.URLField):
+    """An http(s) URL (no ftp, no javascript:)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 2048)
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, URLValidator)] + [
+            URLValidator(schemes=["http", "https"], message="Enter a valid http(s) URL.")
+        ]
+
+
+class FcmCredentialsSerializer(StrictSerializer):
+    device_tokens = serializers.ListField(
+        child=serializers.CharField(max_length=4096), max_length=100
+    )
+
+
+class WebPushKeysSerializer(StrictSerializer):
+    p256dh = serializers.CharField(max_length=255)
+    auth = serializers.CharField(max_length=255)
+
+
+class WebPushSubscriptionSerializer(StrictSerializer):
+    """A browser's `PushSubscription.toJSON()`."""
+
+    endpoint = HttpUrlField()
+    keys = WebPushKeysSerializer()
+    expirationTime = serializers.IntegerField(required=False, allow_null=True)  # noqa: N815
+
+
+class WebPushCredentialsSerializer(StrictSerializer):
+    subscriptions = WebPushSubscriptionSerializer(many=True, max_length=20)
+
+
+class WebhookCredentialsSerializer(StrictSerializer):
+    webhook_url = HttpUrlField()
+
+
+# Provider → the shape of its credentials; also the list of providers accepted.
+CREDENTIALS_SERIALIZERS: dict[str, type[StrictSerializer]] = {
+    "fcm": FcmCredentialsSerializer,
+    "webpush": WebPushCredentialsSerializer,
+    "slack": WebhookCredentialsSerializer,
+    "webhook": WebhookCredentialsSerializer,
+}
+
+
+class CredentialsOutputSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    credentials = serializers.DictField()
+
+
+# --- preferences ---------------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "boolean"},
+        "description": f"Channel → enabled; channels: {', '.join(PREFERENCE_CHANNELS)}.",
+        "example": {"email": True, "sms": False},
+    }
+)
+class ChannelFlagsField(serializers.Field):
+    """`{"email": true, "sms": false}`: known channels only, real booleans only."""
+
+    default_error_messages = {"not_a_dict": "Expected an object of channel: true/false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("not_a_dict")
+        errors: dict[str, list[str]] = {}
+        for channel, enabled in data.items():
+            if channel not in PREFERENCE_CHANNELS:
+                errors[str(channel)] = [
+                    f"Unknown channel; use one of {', '.join(PREFERENCE_CHANNELS)}."
+                ]
+            elif not isinstance(enabled, bool):
+                errors[channel] = ["Must be true or false."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return dict(data)
+
+    def to_representation(self, value):
+        return dict(value or {})
+
+
+class PreferencesSerializer(StrictSerializer):
+    """Replaces all preferences: a section left out becomes empty."""
+
+    channels = ChannelFlagsField(required=False, default=dict)
+    workflows = serializers.DictField(
+        child=ChannelFlagsField(),
+        required=False,
+        default=dict,
+        help_text="Workflow key → channel flags, overriding `channels` for that workflow.",
+    )
+
+    def validate_workflows(self, value: dict) -> dict:
+        too_long = [key for key in value if len(key) > 100]
+        if too_long:
+            raise serializers.ValidationError("Workflow keys are at most 100 characters.")
+        return value
+
+
+# --- errors (for the OpenAPI schema) -------------------------------------------------------
+
+
+class ApiErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    """The error envelope every API error uses."""
+
+    error = ApiErrorDetailSerializer()

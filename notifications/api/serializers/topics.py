@@ -1,0 +1,59 @@
+"""Topics: input validation (strict) and output shapes."""
+
+from __future__ import annotations
+
+from rest_framework import serializers, status
+
+from notifications.models import Topic
+from notifications.services.topics import TOPIC_MEMBERSHIP_LIMIT
+from platform_core.api.errors import ApiError
+from platform_core.api.serializers import StrictSerializer
+
+
+class TopicInputSerializer(StrictSerializer):
+    key = serializers.RegexField(
+        r"^[^/\s]+$",
+        max_length=100,
+        error_messages={"invalid": "Use a key without spaces or slashes, e.g. 'tenant-42'."},
+    )
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class TopicOutputSerializer(serializers.ModelSerializer):
+    subscriber_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Topic
+        fields = ["key", "name", "subscriber_count", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class TopicSubscribersInputSerializer(StrictSerializer):
+    subscribers = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        help_text=f"Subscriber ids, at most {TOPIC_MEMBERSHIP_LIMIT}.",
+    )
+
+    def to_internal_value(self, data):
+        # Too many is 413, checked before validating every id.
+        items = data.get("subscribers") if isinstance(data, dict) else None
+        if isinstance(items, list) and len(items) > TOPIC_MEMBERSHIP_LIMIT:
+            raise ApiError(
+                "batch_too_large",
+                f"At most {TOPIC_MEMBERSHIP_LIMIT} subscribers per call; got {len(items)}.",
+                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        return super().to_internal_value(data)
+
+
+class TopicSubscribersAddedSerializer(serializers.Serializer):
+    added = serializers.IntegerField()
+
+
+class TopicSubscribersRemovedSerializer(serializers.Serializer):
+    removed = serializers.IntegerField()
+
+
+class TopicSubscriberOutputSerializer(serializers.Serializer):
+    subscriber_id = serializers.CharField(source="subscriber.subscriber_id")
+    subscribed_at = serializers.DateTimeField(source="created_at")

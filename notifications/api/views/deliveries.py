@@ -1,0 +1,226 @@
+"""Notifications, deliveries (with history), replay, and queue statistics."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from notifications.api.serializers.deliveries import (
+    DeliveryDetailSerializer,
+    DeliveryFilterSerializer,
+    DeliverySerializer,
+    NotificationDetailSerializer,
+    NotificationFilterSerializer,
+    NotificationSerializer,
+    QueueStatsSerializer,
+)
+from notifications.models import Delivery, DeliveryStatus, Notification, Priority
+from notifications.models.deliveries import REPLAYABLE_STATUSES
+from notifications.selectors.deliveries import (
+    COMPLETED_STATUSES,
+    delivery_counts_by_priority,
+    delivery_get,
+    delivery_list,
+    notification_first_deliveries,
+    notification_get,
+    notification_list,
+    notification_stats,
+)
+from notifications.services.deliveries import deliveries_replay
+from platform_core.api.errors import ApiError
+
+ERROR = OpenApiResponse(description="Error envelope `{error: {code, message, fields?}}`.")
+
+
+def _filters(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.query_params.dict())
+    serializer.is_valid(raise_exception=True)
+    return {k: v for k, v in serializer.validated_data.items() if k not in ("cursor", "limit")}
+
+
+class NotificationListView(ListAPIView):
+    serializer_class = NotificationSerializer
+    ordering = "-created_at"
+
+    def get_queryset(self):
+        return notification_list(**_filters(NotificationFilterSerializer, self.request))
+
+    @extend_schema(
+        summary="List notifications",
+        tags=["notifications"],
+        parameters=[
+            OpenApiParameter("event", str),
+            OpenApiParameter("status", str, enum=["accepted", "processing", "processed", "failed"]),
+            OpenApiParameter("subscriber_id", str),
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("limit", int),
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class NotificationDetailView(APIView):
+    @extend_schema(
+        summary="A notification with delivery statistics and its first 100 deliveries",
+        tags=["notifications"],
+        responses={200: NotificationDetailSerializer, 404: ERROR},
+        examples=[
+            OpenApiExample(
+                "Processed",
+                response_only=True,
+                value={
+                    "id": "0b6f1c9e-8f0a-4a7e-9d55-2f3f5f0c9a11",
+                    "event": "order.shipped",
+                    "status": "processed",
+                    "priority": "high",
+                    "transaction_id": "order-A-1-shipped",
+                    "created_at": "2026-11-22T10:00:00Z",
+                    "processed_at": "2026-11-22T10:00:01Z",
+                    "stats": {"total": 2, "sent": 1, "dead": 1},
+                    "deliveries": [
+                        {
+                            "id": 41,
+                            "notification_id": "0b6f1c9e-8f0a-4a7e-9d55-2f3f5f0c9a11",
+                            "subscriber_id": "user-1",
+                            "channel": "email",
+                            "status": "sent",
+                            "attempts": 1,
+                            "provider": "smtp",
+                            "variant": "b",
+                            "last_error": "",
+                            "next_attempt_at": None,
+                            "created_at": "2026-11-22T10:00:00Z",
+                            "updated_at": "2026-11-22T10:00:01Z",
+                        }
+                    ],
+                },
+            )
+        ],
+    )
+    def get(self, request, notification_id):
+        try:
+            notification = notification_get(notification_id=notification_id)
+        except Notification.DoesNotExist as exc:
+            raise Http404 from exc
+        data = NotificationSerializer(notification).data
+        data["stats"] = notification_stats(notification=notification)
+        deliveries = notification_first_deliveries(notification=notification)
+        data["deliveries"] = DeliverySerializer(deliveries, many=True).data
+        return Response(data)
+
+
+class DeliveryListView(ListAPIView):
+    serializer_class = DeliverySerializer
+    ordering = "-id"
+
+    def get_queryset(self):
+        return delivery_list(**_filters(DeliveryFilterSerializer, self.request))
+
+    @extend_schema(
+        summary="List deliveries",
+        tags=["deliveries"],
+        parameters=[
+            OpenApiParameter("notification_id", str),
+            OpenApiParameter("status", str, enum=[s.value for s in DeliveryStatus]),
+            OpenApiParameter("channel", str, enum=["email", "sms", "push", "chat", "in_app"]),
+            OpenApiParameter("subscriber_id", str),
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("limit", int),
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DeliveryDetailView(APIView):
+    @extend_schema(
+        summary="A delivery with its full status history",
+        tags=["deliveries"],
+        responses={200: DeliveryDetailSerializer, 404: ERROR},
+    )
+    def get(self, request, delivery_id: int):
+        try:
+            delivery = delivery_get(delivery_id=delivery_id)
+        except Delivery.DoesNotExist as exc:
+            raise Http404 from exc
+        return Response(DeliveryDetailSerializer(delivery).data)
+
+
+class DeliveryReplayView(APIView):
+    @extend_schema(
+        summary="Send a dead or failed delivery again",
+        tags=["deliveries"],
+        request=None,
+        responses={202: DeliverySerializer, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request, delivery_id: int):
+        try:
+            delivery = Delivery.objects.get(pk=delivery_id)
+        except Delivery.DoesNotExist as exc:
+            raise Http404 from exc
+        if delivery.status not in REPLAYABLE_STATUSES or not deliveries_replay(
+            delivery_ids=[delivery.pk]
+        ):
+            raise ApiError(
+                "not_replayable",
+                f"Only dead or failed deliveries can be replayed; this one is {delivery.status}.",
+                status_code=status.HTTP_409_CONFLICT,
+            )
+        delivery.refresh_from_db()
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class QueueStatsView(APIView):
+    @extend_schema(
+        summary="Per priority queue: waiting, active, scheduled, completed, failed, dead",
+        description=(
+            "Counts are this tenant's deliveries by status; `broker_backlog` is the number of "
+            "messages waiting in the shared broker queue (all tenants)."
+        ),
+        tags=["operations"],
+        responses={
+            200: inline_serializer(
+                "QueueStats",
+                {priority: QueueStatsSerializer() for priority in Priority.values},
+            )
+        },
+    )
+    def get(self, request):
+        counts = delivery_counts_by_priority()
+        backlog = _broker_backlog()
+        result = {}
+        for priority in Priority.values:
+            by_status = counts.get(priority, {})
+            result[priority] = {
+                "waiting": by_status.get(DeliveryStatus.QUEUED, 0),
+                "active": by_status.get(DeliveryStatus.SENDING, 0),
+                "scheduled": by_status.get(DeliveryStatus.PENDING, 0)
+                + by_status.get(DeliveryStatus.FAILED, 0),
+                "completed": sum(by_status.get(s, 0) for s in COMPLETED_STATUSES),
+                "failed": by_status.get(DeliveryStatus.FAILED, 0),
+                "dead": by_status.get(DeliveryStatus.DEAD, 0),
+                "broker_backlog": backlog.get(priority),
+            }
+        return Response(result)
+
+
+def _broker_backlog() -> dict[str, int | None]:
+    from platform_core.celery import app
+
+    try:
+        with app.connection_for_read() as conn, conn.channel() as channel:
+            return {name: channel.client.llen(name) for name in settings.CELERY_QUEUE_NAMES}
+    except Exception:  # noqa: BLE001 - the broker being down must not break the stats
+        return {}

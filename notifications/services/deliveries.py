@@ -1,0 +1,268 @@
+"""Delivery state changes: always conditional updates, each appended to the event log."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from notifications.models import Delivery, DeliveryStatus, Route
+from notifications.models.deliveries import REPLAYABLE_STATUSES
+from platform_core.taskbase import enqueue
+
+DELIVERY_TABLE = Delivery._meta.db_table
+EVENT_TABLE = "notifications_deliveryevent"
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One history row: a delivery moving from one status to another."""
+
+    delivery_id: int
+    from_status: str
+    status: str
+    attempt: int = 0
+    provider: str = ""
+    error_class: str = ""
+    response_code: int | None = None
+    detail: str = ""
+    duration_ms: int | None = None
+
+
+def events_append(rows: Sequence[EventRow], *, at: datetime | None = None) -> None:
+    """Append history rows in one statement (arrays unnested server-side)."""
+    if not rows:
+        return
+    at = at or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {EVENT_TABLE}
+                (delivery_id, created_at, from_status, status, attempt, provider, error_class,
+                 provider_response_code, detail, duration_ms)
+            SELECT d, %s, f, s, a, p, e, c, t, ms
+            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[],
+                        %s::int[], %s::text[], %s::int[])
+                 AS u(d, f, s, a, p, e, c, t, ms)
+            """,
+            [
+                at,
+                [r.delivery_id for r in rows],
+                [r.from_status for r in rows],
+                [r.status for r in rows],
+                [r.attempt for r in rows],
+                [r.provider for r in rows],
+                [r.error_class for r in rows],
+                [r.response_code for r in rows],
+                [r.detail[:1000] for r in rows],
+                [r.duration_ms for r in rows],
+            ],
+        )
+
+
+def send_tasks_enqueue(*, rows: Iterable[tuple[int, str, str]]) -> int:
+    """Enqueue send tasks for (delivery id, channel, priority) rows, batched per channel.
+
+    Sent after the current transaction commits, on the priority's queue.
+    """
+    from notifications.tasks import deliveries_send_task
+
+    grouped: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for delivery_id, channel, priority in rows:
+        grouped[(channel, priority)].append(delivery_id)
+    tasks = 0
+    for (channel, priority), ids in grouped.items():
+        size = settings.SEND_BATCH_SIZES.get(channel, 100)
+        for start in range(0, len(ids), size):
+            enqueue(deliveries_send_task, args=(ids[start : start + size], channel), queue=priority)
+            tasks += 1
+    return tasks
+
+
+def retry_delay_seconds(*, attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter; a provider's Retry-After is a floor."""
+    cap = min(
+        settings.DELIVERY_RETRY_MAX_SECONDS,
+        settings.DELIVERY_RETRY_BASE_SECONDS * (2 ** max(attempt - 1, 0)),
+    )
+    delay = random.uniform(cap / 2, cap)
+    if retry_after is not None:
+        delay = max(delay, min(float(retry_after), settings.DELIVERY_RETRY_MAX_SECONDS))
+    return delay
+
+
+def delivery_mark_sent(
+    *,
+    delivery: Delivery,
+    provider: str,
+    integration_id: int | None,
+    provider_message_id: str,
+    response_code: int | None,
+    variant: str,
+    duration_ms: int,
+) -> bool:
+    """sending → sent; False if the delivery was no longer ours."""
+    now = timezone.now()
+    updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.SENT,
+        sent_at=now,
+        updated_at=now,
+        lease_until=None,
+        provider=provider,
+        integration_id=integration_id,
+        provider_message_id=provider_message_id[:255],
+        variant=variant,
+        last_error="",
+        last_error_class="",
+    )
+    if updated:
+        events_append(
+            [
+                EventRow(
+                    delivery.pk,
+                    DeliveryStatus.SENDING,
+                    DeliveryStatus.SENT,
+                    attempt=delivery.attempts,
+                    provider=provider,
+                    response_code=response_code,
+                    duration_ms=duration_ms,
+                )
+            ],
+            at=now,
+        )
+    return bool(updated)
+
+
+def delivery_mark_failed(
+    *,
+    delivery: Delivery,
+    error: BaseException,
+    permanent: bool,
+    provider: str = "",
+    integration_id: int | None = None,
+    response_code: int | None = None,
+    retry_after: float | None = None,
+    duration_ms: int | None = None,
+    variant: str = "",
+) -> str:
+    """sending → failed (retry scheduled) or dead (permanent, or attempts exhausted)."""
+    now = timezone.now()
+    exhausted = delivery.attempts >= delivery.max_attempts
+    status = DeliveryStatus.DEAD if permanent or exhausted else DeliveryStatus.FAILED
+    next_attempt_at = None
+    if status == DeliveryStatus.FAILED:
+        delay = retry_delay_seconds(attempt=delivery.attempts, retry_after=retry_after)
+        next_attempt_at = now + timedelta(seconds=delay)
+    message = str(error)[:1000]
+    if status == DeliveryStatus.DEAD and exhausted and not permanent:
+        message = f"attempts exhausted ({delivery.attempts}): {message}"
+    updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
+        status=status,
+        updated_at=now,
+        lease_until=None,
+        next_attempt_at=next_attempt_at,
+        last_error=message,
+        last_error_class=type(error).__name__,
+        provider=provider or delivery.provider,
+        integration_id=integration_id or delivery.integration_id,
+        variant=variant or delivery.variant,
+    )
+    if updated:
+        events_append(
+            [
+                EventRow(
+                    delivery.pk,
+                    DeliveryStatus.SENDING,
+                    status,
+                    attempt=delivery.attempts,
+                    provider=provider,
+                    error_class=type(error).__name__,
+                    response_code=response_code,
+                    detail=message,
+                    duration_ms=duration_ms,
+                )
+            ],
+            at=now,
+        )
+    return status
+
+
+def delivery_release(*, delivery: Delivery, detail: str, delay_seconds: float) -> None:
+    """sending → pending without spending an attempt (e.g. every provider's circuit is open)."""
+    now = timezone.now()
+    updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.PENDING,
+        attempts=max(delivery.attempts - 1, 0),
+        updated_at=now,
+        lease_until=None,
+        next_attempt_at=now + timedelta(seconds=delay_seconds),
+    )
+    if updated:
+        events_append(
+            [EventRow(delivery.pk, DeliveryStatus.SENDING, DeliveryStatus.PENDING, detail=detail)],
+            at=now,
+        )
+
+
+def delivery_skip(*, delivery: Delivery, from_status: str, detail: str) -> bool:
+    now = timezone.now()
+    updated = Delivery.objects.filter(pk=delivery.pk, status=from_status).update(
+        status=DeliveryStatus.SKIPPED, updated_at=now, lease_until=None, last_error=detail
+    )
+    if updated:
+        events_append([EventRow(delivery.pk, from_status, DeliveryStatus.SKIPPED, detail=detail)])
+    return bool(updated)
+
+
+def deliveries_replay(*, delivery_ids: Sequence[int] | None = None, queryset=None) -> int:
+    """Send dead or failed deliveries again, with a fresh attempt budget. Returns how many."""
+    if queryset is None:
+        queryset = Delivery.objects.filter(pk__in=list(delivery_ids or []))
+    default_attempts = Route._meta.get_field("max_attempts").default
+    now = timezone.now()
+    replayed = 0
+    with transaction.atomic():
+        rows = list(
+            queryset.filter(status__in=REPLAYABLE_STATUSES)
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list(
+                "pk",
+                "status",
+                "channel",
+                "priority",
+                "attempts",
+                "notification__route__max_attempts",
+            )
+        )
+        if not rows:
+            return 0
+        by_budget: dict[int, list[int]] = defaultdict(list)
+        for pk, _status, _channel, _priority, attempts, route_max in rows:
+            by_budget[attempts + (route_max or default_attempts)].append(pk)
+        for max_attempts, ids in by_budget.items():
+            replayed += Delivery.objects.filter(pk__in=ids, status__in=REPLAYABLE_STATUSES).update(
+                status=DeliveryStatus.QUEUED,
+                max_attempts=max_attempts,
+                next_attempt_at=None,
+                dispatched_at=now,
+                updated_at=now,
+                last_error="",
+                last_error_class="",
+            )
+        events_append(
+            [
+                EventRow(pk, status, DeliveryStatus.QUEUED, attempt=attempts, detail="replayed")
+                for pk, status, _c, _p, attempts, _m in rows
+            ],
+            at=now,
+        )
+        send_tasks_enqueue(
+            rows=[(pk, channel, priority) for pk, _s, channel, priority, _a, _m in rows]
+        )
+    return replayed

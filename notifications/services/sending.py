@@ -1,0 +1,490 @@
+"""Sending a batch of deliveries of one channel.
+
+In-app is a database channel: a whole batch is claimed, rendered and written as inbox
+messages in one transaction, so it happens exactly once. Every other channel claims each
+delivery with a conditional update (queued → sending, with a lease) and commits before the
+provider call, so a redelivered message or a sweeper re-dispatch can never send it twice; the
+provider gets a stable idempotency key; the outcome is recorded at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from connectors.base import (
+    Connector,
+    PermanentError,
+    Recipient,
+    RenderedMessage,
+    TransientError,
+)
+from connectors.registry import build_connector
+from notifications.circuit import circuit_is_open, circuit_record_failure, circuit_record_success
+from notifications.models import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    InboxMessage,
+    Integration,
+    Notification,
+    Template,
+)
+from notifications.rendering import (
+    RenderError,
+    choose_variant,
+    render_message,
+    select_template,
+    subscriber_context,
+)
+from notifications.selectors.config import integration_list_active
+from notifications.services.deliveries import (
+    DELIVERY_TABLE,
+    EventRow,
+    delivery_mark_failed,
+    delivery_mark_sent,
+    delivery_release,
+    delivery_skip,
+    events_append,
+    send_tasks_enqueue,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ConfigurationError(PermanentError):
+    """The tenant's configuration cannot send this delivery (no integration, no template)."""
+
+
+@dataclass
+class Renderer:
+    """Renders deliveries of one batch, loading each template key (all locales) once."""
+
+    default_locale: str = field(default_factory=lambda: settings.CLARION_DEFAULT_LOCALE)
+    _templates: dict[str, list[Template]] = field(default_factory=dict)
+
+    def templates(self, key: str) -> list[Template]:
+        if key not in self._templates:
+            self._templates[key] = list(
+                Template.objects.filter(key=key).prefetch_related("variants")
+            )
+        return self._templates[key]
+
+    def render(
+        self, *, delivery: Delivery, notification: Notification, subscriber: dict, payload: dict
+    ) -> tuple[RenderedMessage, str]:
+        """The message for one delivery and the name of the A/B variant used ('' if none)."""
+        template = select_template(
+            self.templates(delivery.template_key),
+            subscriber.get("locale") or "",
+            self.default_locale,
+        )
+        if template is None:
+            raise RenderError(f"template '{delivery.template_key}' does not exist")
+        if template.channel != delivery.channel:
+            raise RenderError(
+                f"template '{template.key}' is for {template.channel}, not {delivery.channel}"
+            )
+        variants = list(template.variants.all())
+        variant = choose_variant(
+            template_key=template.key,
+            subscriber_id=subscriber.get("subscriber_id") or str(delivery.subscriber_id),
+            variants=variants,
+        )
+        context = {"payload": payload, "subscriber": subscriber, "actor": notification.actor or {}}
+        return render_message(template=template, variant=variant, context=context), (
+            variant.name if variant else ""
+        )
+
+
+def _payload_with_digest(delivery: Delivery, notification: Notification) -> tuple[dict, set[int]]:
+    """Merge the other deliveries of this digest window into this one (they become digested).
+
+    Returns the payload to render (with `digest.count` and `digest.events`) and the ids merged.
+    """
+    if not delivery.digest_key or delivery.subscriber_id is None:
+        return notification.payload, set()
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {DELIVERY_TABLE} SET status = 'digested', updated_at = %s
+            WHERE subscriber_id = %s AND digest_key = %s AND id <> %s
+              AND status IN ('pending', 'queued') AND created_at <= %s
+            RETURNING id, status, notification_id
+            """,
+            [now, delivery.subscriber_id, delivery.digest_key, delivery.pk, now],
+        )
+        merged = cursor.fetchall()
+    events_append(
+        [
+            EventRow(pk, status, DeliveryStatus.DIGESTED, detail=f"digested into {delivery.pk}")
+            for pk, status, _ in merged
+        ],
+        at=now,
+    )
+    payloads = dict(
+        Notification.objects.filter(pk__in=[n for _, _, n in merged]).values_list("pk", "payload")
+    )
+    events = [notification.payload] + [payloads[n] for _, _, n in merged if n in payloads]
+    digest = {"count": len(events), "events": events}
+    return {**notification.payload, "digest": digest}, {pk for pk, _, _ in merged}
+
+
+def _condition_unmet(delivery: Delivery, unread_step: int | None) -> bool:
+    """A send step conditioned on an earlier in-app message being unread: is it read?"""
+    if unread_step is None:
+        return False
+    return InboxMessage.objects.filter(
+        delivery__notification_id=delivery.notification_id,
+        delivery__step_index=unread_step,
+        subscriber_id=delivery.subscriber_id,
+        read_at__isnull=False,
+    ).exists()
+
+
+def _unread_conditions(delivery_ids: Sequence[int]) -> dict[int, int | None]:
+    """delivery id → the in-app step index it is conditioned on (if any)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT d.id, ws.unread_step
+            FROM {DELIVERY_TABLE} d
+            JOIN notifications_notification n ON n.id = d.notification_id
+            JOIN notifications_workflowstep ws
+              ON ws.workflow_id = n.workflow_id AND ws.position = d.step_index
+            WHERE d.id = ANY(%s) AND ws.unread_step IS NOT NULL
+            """,
+            [list(delivery_ids)],
+        )
+        return dict(cursor.fetchall())
+
+
+def deliveries_send(*, delivery_ids: Sequence[int], channel: str) -> dict:
+    """Send a batch of deliveries of one channel; returns counts by outcome."""
+    if channel == Channel.IN_APP:
+        return _send_in_app(delivery_ids)
+    return _send_via_providers(delivery_ids, channel)
+
+
+def _send_in_app(delivery_ids: Sequence[int]) -> dict:
+    now = timezone.now()
+    conditions = _unread_conditions(delivery_ids)
+    with transaction.atomic():
+        claimed = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=list(delivery_ids), status=DeliveryStatus.QUEUED)
+            .select_related("subscriber")
+        )
+        if not claimed:
+            return {"sent": 0}
+        notifications = {
+            n.pk: n
+            for n in Notification.objects.filter(pk__in={d.notification_id for d in claimed})
+        }
+        renderer = Renderer()
+        inbox, sent, dead, skipped = [], [], [], []
+        absorbed: set[int] = set()  # merged into a digest sent earlier in this batch
+        for delivery in claimed:
+            if delivery.pk in absorbed:
+                continue
+            if delivery.subscriber is None:
+                skipped.append((delivery, "subscriber was erased"))
+                continue
+            if _condition_unmet(delivery, conditions.get(delivery.pk)):
+                skipped.append((delivery, "condition not met: in-app message already read"))
+                continue
+            notification = notifications[delivery.notification_id]
+            payload, merged = _payload_with_digest(delivery, notification)
+            absorbed |= merged
+            try:
+                message, variant = renderer.render(
+                    delivery=delivery,
+                    notification=notification,
+                    subscriber=subscriber_context(delivery.subscriber),
+                    payload=payload,
+                )
+            except RenderError as exc:
+                dead.append((delivery, exc))
+                continue
+            inbox.append(
+                InboxMessage(
+                    subscriber_id=delivery.subscriber_id,
+                    delivery_id=delivery.pk,
+                    notification_id=delivery.notification_id,
+                    title=message.subject,
+                    body=message.body,
+                    cta_url=message.cta_url,
+                    created_at=now,
+                )
+            )
+            sent.append((delivery, variant))
+        InboxMessage.objects.bulk_create(inbox, batch_size=1000)
+        for variant_name in {v for _, v in sent}:
+            Delivery.objects.filter(pk__in=[d.pk for d, v in sent if v == variant_name]).update(
+                status=DeliveryStatus.SENT,
+                attempts=F("attempts") + 1,
+                sent_at=now,
+                updated_at=now,
+                provider="in_app",
+                variant=variant_name,
+            )
+        for delivery, exc in dead:
+            Delivery.objects.filter(pk=delivery.pk).update(
+                status=DeliveryStatus.DEAD,
+                attempts=F("attempts") + 1,
+                updated_at=now,
+                provider="in_app",
+                last_error=str(exc)[:1000],
+                last_error_class=type(exc).__name__,
+            )
+        for delivery, reason in skipped:
+            Delivery.objects.filter(pk=delivery.pk).update(
+                status=DeliveryStatus.SKIPPED, updated_at=now, last_error=reason
+            )
+        events_append(
+            [
+                EventRow(
+                    d.pk,
+                    DeliveryStatus.QUEUED,
+                    DeliveryStatus.SENT,
+                    attempt=d.attempts + 1,
+                    provider="in_app",
+                )
+                for d, _ in sent
+            ]
+            + [
+                EventRow(
+                    d.pk,
+                    DeliveryStatus.QUEUED,
+                    DeliveryStatus.DEAD,
+                    attempt=d.attempts + 1,
+                    provider="in_app",
+                    error_class=type(e).__name__,
+                    detail=str(e),
+                )
+                for d, e in dead
+            ]
+            + [
+                EventRow(d.pk, DeliveryStatus.QUEUED, DeliveryStatus.SKIPPED, detail=reason)
+                for d, reason in skipped
+            ],
+            at=now,
+        )
+    return {"sent": len(sent), "dead": len(dead), "skipped": len(skipped)}
+
+
+@dataclass
+class ProviderPool:
+    """The channel's active integrations, primary first; connectors and sessions built lazily."""
+
+    integrations: list[Integration]
+    stack: ExitStack
+    _sessions: dict[int, Connector] = field(default_factory=dict)
+
+    def candidates(self, attempt: int) -> list[Integration]:
+        """Integrations to try for this attempt: rotate on retries so failover happens."""
+        if not self.integrations:
+            return []
+        start = (max(attempt, 1) - 1) % len(self.integrations)
+        return self.integrations[start:] + self.integrations[:start]
+
+    def session(self, integration: Integration) -> Connector:
+        if integration.pk not in self._sessions:
+            connector = build_connector(
+                integration.provider, integration.settings, integration.credentials
+            )
+            self._sessions[integration.pk] = self.stack.enter_context(connector.session())
+        return self._sessions[integration.pk]
+
+
+def _claim(delivery_id: int) -> Delivery | None:
+    """queued → sending with a lease, committed before any provider call."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    updated = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.QUEUED).update(
+        status=DeliveryStatus.SENDING,
+        attempts=F("attempts") + 1,
+        lease_until=lease,
+        updated_at=now,
+    )
+    if not updated:
+        return None
+    delivery = Delivery.objects.select_related("subscriber").get(pk=delivery_id)
+    events_append(
+        [
+            EventRow(
+                delivery.pk,
+                DeliveryStatus.QUEUED,
+                DeliveryStatus.SENDING,
+                attempt=delivery.attempts,
+            )
+        ],
+        at=now,
+    )
+    return delivery
+
+
+def _recipient(delivery: Delivery, connector: Connector) -> Recipient:
+    subscriber = delivery.subscriber
+    credentials = {}
+    if connector.credentials_key:
+        credentials = (subscriber.credentials or {}).get(connector.credentials_key) or {}
+    return Recipient(
+        subscriber_id=subscriber.subscriber_id,
+        email=subscriber.email,
+        phone=subscriber.phone,
+        locale=subscriber.locale,
+        credentials=credentials,
+    )
+
+
+def _send_via_providers(delivery_ids: Sequence[int], channel: str) -> dict:
+    counts = {"sent": 0, "failed": 0, "dead": 0, "skipped": 0, "deferred": 0, "handed_back": 0}
+    started = time.monotonic()
+    schema = connection.schema_name
+    conditions = _unread_conditions(delivery_ids)
+    notifications: dict = {}
+    renderer = Renderer()
+    with ExitStack() as stack:
+        pool = ProviderPool(
+            integrations=list(integration_list_active(channel=channel)), stack=stack
+        )
+        for position, delivery_id in enumerate(delivery_ids):
+            if time.monotonic() - started > settings.SEND_BATCH_TIME_BUDGET_SECONDS:
+                # A slow provider must not hold this worker: hand the rest to a new task.
+                rest = list(delivery_ids[position:])
+                rows = Delivery.objects.filter(pk__in=rest, status=DeliveryStatus.QUEUED)
+                with transaction.atomic():
+                    send_tasks_enqueue(rows=rows.values_list("pk", "channel", "priority"))
+                counts["handed_back"] = len(rest)
+                break
+            delivery = _claim(delivery_id)
+            if delivery is None:
+                continue
+            outcome = _send_one(
+                delivery, channel, pool, renderer, notifications, conditions, schema
+            )
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def _send_one(delivery, channel, pool, renderer, notifications, conditions, schema) -> str:
+    """Render and send one claimed delivery; returns the outcome for the batch counts."""
+    if delivery.subscriber is None:
+        delivery_skip(
+            delivery=delivery, from_status=DeliveryStatus.SENDING, detail="subscriber was erased"
+        )
+        return "skipped"
+    if _condition_unmet(delivery, conditions.get(delivery.pk)):
+        delivery_skip(
+            delivery=delivery,
+            from_status=DeliveryStatus.SENDING,
+            detail="condition not met: in-app message already read",
+        )
+        return "skipped"
+    notification = notifications.get(delivery.notification_id)
+    if notification is None:
+        notification = notifications[delivery.notification_id] = Notification.objects.get(
+            pk=delivery.notification_id
+        )
+    candidates = pool.candidates(delivery.attempts)
+    if not candidates:
+        delivery_mark_failed(
+            delivery=delivery,
+            error=ConfigurationError(f"no active {channel} integration is configured"),
+            permanent=True,
+        )
+        return "dead"
+    integration = next((i for i in candidates if not circuit_is_open(integration_id=i.pk)), None)
+    if integration is None:
+        delivery_release(
+            delivery=delivery,
+            detail="every provider's circuit is open; waiting",
+            delay_seconds=settings.CIRCUIT_BREAKER_COOLDOWN_SECONDS,
+        )
+        return "deferred"
+    variant = ""
+    try:
+        payload, _ = _payload_with_digest(delivery, notification)
+        message, variant = renderer.render(
+            delivery=delivery,
+            notification=notification,
+            subscriber=subscriber_context(delivery.subscriber),
+            payload=payload,
+        )
+        connector = pool.session(integration)
+        recipient = _recipient(delivery, connector)
+    except (RenderError, PermanentError, ValueError) as exc:
+        delivery_mark_failed(
+            delivery=delivery,
+            error=exc,
+            permanent=True,
+            provider=integration.provider,
+            integration_id=integration.pk,
+            variant=variant,
+        )
+        return "dead"
+    except TransientError as exc:
+        return _transient(delivery, exc, integration, variant, None)
+    call_started = time.monotonic()
+    try:
+        result = connector.send(message, recipient, idempotency_key=f"{schema}-{delivery.pk}")
+    except TransientError as exc:
+        return _transient(delivery, exc, integration, variant, call_started)
+    except PermanentError as exc:
+        delivery_mark_failed(
+            delivery=delivery,
+            error=exc,
+            permanent=True,
+            provider=integration.provider,
+            integration_id=integration.pk,
+            response_code=exc.response_code,
+            duration_ms=_ms(call_started),
+            variant=variant,
+        )
+        return "dead"
+    circuit_record_success(integration_id=integration.pk)
+    delivery_mark_sent(
+        delivery=delivery,
+        provider=integration.provider,
+        integration_id=integration.pk,
+        provider_message_id=result.provider_message_id,
+        response_code=result.response_code,
+        variant=variant,
+        duration_ms=_ms(call_started),
+    )
+    return "sent"
+
+
+def _transient(delivery, exc: TransientError, integration, variant, call_started) -> str:
+    if circuit_record_failure(integration_id=integration.pk):
+        logger.warning(
+            "circuit opened for integration",
+            extra={"integration_id": integration.pk, "provider": integration.provider},
+        )
+    status = delivery_mark_failed(
+        delivery=delivery,
+        error=exc,
+        permanent=False,
+        provider=integration.provider,
+        integration_id=integration.pk,
+        response_code=exc.response_code,
+        retry_after=exc.retry_after,
+        duration_ms=_ms(call_started) if call_started else None,
+        variant=variant,
+    )
+    return "dead" if status == DeliveryStatus.DEAD else "failed"
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,209 @@
+"""The delivery pipeline end to end: API → PostgreSQL → Redis → real Celery workers → a
+provider faked at the network boundary."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+
+from notifications.models import Delivery, DeliveryEvent, InboxMessage, Notification
+from notifications.services.sweeper import tenant_sweep
+from tests.conftest import ApiClient
+from tests.notifications.pipeline_helpers import (
+    make_topic,
+    make_workflow,
+    notification_done,
+    smtp_integration,
+    statuses,
+    twilio_integration,
+    wait_until,
+)
+
+pytestmark = pytest.mark.worker
+
+
+@pytest.fixture
+def fast_sweeps(settings):
+    """In-process sweeps with the same short timings as the test workers."""
+    settings.DELIVERY_REDISPATCH_SECONDS = 3
+    settings.DELIVERY_LEASE_SECONDS = 4
+
+
+def sweep_until(predicate, timeout=30, what=""):
+    def step():
+        tenant_sweep()
+        return predicate()
+
+    return wait_until(step, timeout=timeout, interval=0.3, what=what)
+
+
+def test_topic_fan_out_arrives_once_per_subscriber_per_channel(
+    celery_worker, live, live_api, smtp_server, unique
+):
+    # given: two overlapping topics and an explicit subscriber who is also in a topic
+    smtp_integration(smtp_server)
+    event = make_workflow(unique, [{"channel": "in_app"}, {"channel": "email"}])
+    topic_a, ids_a = make_topic(unique, 180, prefix=f"a{unique}")
+    topic_b, ids_b = make_topic(unique, 70, prefix=f"b{unique}")
+    from notifications.models import Topic
+    from notifications.services.topics import topic_add_subscribers
+
+    topic_add_subscribers(topic=Topic.objects.get(key=topic_b), subscriber_ids=ids_a[:30])
+    everyone = set(ids_a) | set(ids_b)
+
+    # when
+    response = live_api.post(
+        "/api/v1/events/trigger",
+        {
+            "event": event,
+            "to": [{"topic": topic_a}, {"topic": topic_b}, ids_a[5]],
+            "payload": {"order_id": "A-1"},
+        },
+    )
+
+    # then
+    assert response.status_code == 202, response.content
+    notification_id = response.json()["notification_id"]
+    wait_until(lambda: notification_done(notification_id), what="fan-out")
+    wait_until(
+        lambda: statuses(notification_id).get("sent", 0) == 2 * len(everyone),
+        timeout=60,
+        what="every delivery sent",
+    )
+    smtp_server.wait_for(len(everyone), timeout=10)
+    recipients = Counter(to for message in smtp_server.messages for to in message.get_all("To"))
+    assert set(recipients) == {f"{sid}@example.com" for sid in everyone}
+    assert max(recipients.values()) == 1
+    inbox = Counter(
+        InboxMessage.objects.filter(notification_id=notification_id).values_list(
+            "subscriber__subscriber_id", flat=True
+        )
+    )
+    assert set(inbox) == everyone and max(inbox.values()) == 1
+    message = smtp_server.messages[0]
+    assert message.get_content_type() == "multipart/alternative"
+    detail = live_api.get(f"/api/v1/notifications/{notification_id}").json()
+    assert detail["status"] == "processed"
+    assert detail["stats"] == {"total": 2 * len(everyone), "sent": 2 * len(everyone)}
+    assert len(detail["deliveries"]) == 100
+
+
+def test_ten_concurrent_triggers_with_one_transaction_id_send_once(
+    celery_worker, live, smtp_server, unique
+):
+    smtp_integration(smtp_server)
+    event = make_workflow(unique, [{"channel": "email"}])
+    body = {
+        "event": event,
+        "to": [{"subscriber_id": f"c-{unique}", "email": f"c-{unique}@example.com"}],
+        "payload": {"order_id": "B-7"},
+        "transaction_id": f"tx-{unique}",
+    }
+    barrier = threading.Barrier(10)
+    results = []
+
+    def trigger():
+        client = ApiClient(live.host, live.key)
+        barrier.wait()
+        response = client.post("/api/v1/events/trigger", body)
+        results.append((response.status_code, response.json(), response.get("Idempotent-Replayed")))
+        from django.db import connection
+
+        connection.close()
+
+    threads = [threading.Thread(target=trigger) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    codes = Counter(code for code, _, _ in results)
+    assert codes[202] == 1, results
+    assert set(codes) <= {202, 200, 409}
+    ids = {body["notification_id"] for code, body, _ in results if code in (200, 202)}
+    assert len(ids) == 1
+    assert all(replayed == "true" for code, _, replayed in results if code == 200)
+    assert Notification.objects.filter(transaction_id=f"tx-{unique}").count() == 1
+    notification_id = ids.pop()
+    wait_until(lambda: statuses(notification_id).get("sent") == 1, what="the one email")
+    # and a late duplicate still sends nothing
+    late = ApiClient(live.host, live.key).post("/api/v1/events/trigger", body)
+    assert late.status_code == 200 and late["Idempotent-Replayed"] == "true"
+    smtp_server.wait_for(1, timeout=5)
+    assert [m["To"] for m in smtp_server.messages] == [f"c-{unique}@example.com"]
+
+
+def test_transient_failure_is_retried_then_sent(
+    celery_worker, live, live_api, http_server, unique, fast_sweeps
+):
+    # given: the SMS provider answers 503 twice, then accepts
+    twilio_integration(http_server)
+    http_server.respond(503, {"message": "busy"}, times=2)
+    http_server.respond(201, {"sid": "SM-ok"})
+    event = make_workflow(unique, [{"channel": "sms", "body": "Code {{ payload.code }}"}])
+    response = live_api.post(
+        "/api/v1/events/trigger",
+        {
+            "event": event,
+            "to": [{"subscriber_id": f"r-{unique}", "phone": "+14155550111"}],
+            "payload": {"code": "9911"},
+        },
+    )
+    notification_id = response.json()["notification_id"]
+
+    # when: the sweeper hands the retries back to the workers
+    delivery = sweep_until(
+        lambda: Delivery.objects.filter(notification_id=notification_id, status="sent").first(),
+        what="the SMS to be sent after retries",
+    )
+
+    # then
+    assert delivery.attempts == 3
+    assert delivery.provider_message_id == "SM-ok"
+    history = list(DeliveryEvent.objects.filter(delivery=delivery).values_list("status", flat=True))
+    assert history.count("failed") == 2 and history[-1] == "sent"
+    assert len(http_server.requests) == 3
+    assert http_server.requests[-1].form()["Body"] == ["Code 9911"]
+    api_view = live_api.get(f"/api/v1/deliveries/{delivery.pk}").json()
+    assert [e["status"] for e in api_view["events"]][-1] == "sent"
+    assert any(e["provider_response_code"] == 503 for e in api_view["events"])
+
+
+def test_permanent_failure_is_dead_lettered_then_replayed(
+    celery_worker, live, live_api, http_server, unique
+):
+    twilio_integration(http_server)
+    http_server.respond(400, {"code": 21211, "message": "Invalid 'To' Phone Number"}, times=1)
+    event = make_workflow(unique, [{"channel": "sms"}])
+    response = live_api.post(
+        "/api/v1/events/trigger",
+        {
+            "event": event,
+            "to": [{"subscriber_id": f"p-{unique}", "phone": "+14155550112"}],
+            "payload": {"order_id": "X"},
+        },
+    )
+    notification_id = response.json()["notification_id"]
+    dead = wait_until(
+        lambda: Delivery.objects.filter(notification_id=notification_id, status="dead").first(),
+        what="dead letter",
+    )
+    assert dead.attempts == 1 and "21211" in dead.last_error
+    listed = live_api.get(
+        "/api/v1/deliveries", {"status": "dead", "notification_id": notification_id}
+    )
+    assert [d["id"] for d in listed.json()["results"]] == [dead.pk]
+
+    # when: replayed once the provider accepts again
+    http_server.respond(201, {"sid": "SM-replayed"})
+    replay = live_api.post(f"/api/v1/deliveries/{dead.pk}/replay")
+
+    # then
+    assert replay.status_code == 202
+    sent = wait_until(
+        lambda: Delivery.objects.filter(pk=dead.pk, status="sent").first(), what="replayed send"
+    )
+    assert sent.provider_message_id == "SM-replayed"
+    assert live_api.post(f"/api/v1/deliveries/{dead.pk}/replay").status_code == 409
