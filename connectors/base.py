@@ -7,10 +7,16 @@ Rendering happens before a connector is called: it receives a channel-neutral
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
 
 
 @dataclass(frozen=True)
@@ -97,3 +103,110 @@ class Connector:
         self, message: RenderedMessage, recipient: Recipient, *, idempotency_key: str
     ) -> SendResult:
         raise NotImplementedError
+
+
+# --- helpers shared by the connector modules -------------------------------------------------
+
+
+def provider_timeout() -> tuple[float, float]:
+    """The (connect, read) timeout in seconds for every provider call, from Django settings."""
+    from django.conf import settings
+
+    return (
+        float(settings.PROVIDER_CONNECT_TIMEOUT_SECONDS),
+        float(settings.PROVIDER_TIMEOUT_SECONDS),
+    )
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 section 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+_EMAIL_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE_RE = re.compile(r"\+?\d[\d ().-]{5,}\d")
+
+
+def redact(text: Any, limit: int = 200) -> str:
+    """Provider text made safe for logs and errors: no email addresses or phone numbers."""
+    text = _EMAIL_RE.sub("[email]", str(text))
+    text = _PHONE_RE.sub("[number]", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def is_http_url(value: Any) -> bool:
+    """True for an absolute http(s) URL with a host."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+class HttpConnector(Connector):
+    """A connector that speaks HTTP through `requests`, with explicit timeouts everywhere.
+
+    `session()` keeps one `requests.Session` (a keep-alive connection pool) for the batch.
+    """
+
+    _http: requests.Session | None = None
+
+    @contextmanager
+    def session(self) -> Iterator[Connector]:
+        """Reuse one pooled HTTP session (keep-alive connections) for the whole batch."""
+        self._http = requests.Session()
+        try:
+            yield self
+        finally:
+            self._http.close()
+            self._http = None
+
+    def _post(self, url: str, *, what: str, **kwargs: Any) -> requests.Response:
+        """POST with the provider timeouts; a network failure raises TransientError.
+
+        NOTE: messages never include the URL: webhook URLs (Slack's in particular) are secrets.
+        """
+        kwargs.setdefault("timeout", provider_timeout())
+        # A redirected POST is not a delivery; a 3xx is reported instead.
+        kwargs.setdefault("allow_redirects", False)
+        http = self._http
+        try:
+            if http is None:
+                with requests.Session() as one_off:
+                    return one_off.post(url, **kwargs)
+            return http.post(url, **kwargs)
+        except requests.Timeout:
+            raise TransientError(f"{what}: timed out") from None
+        except requests.ConnectionError:
+            raise TransientError(f"{what}: connection failed") from None
+        except requests.RequestException as exc:  # invalid URL, schema, headers...
+            raise PermanentError(f"{what}: {type(exc).__name__}") from None
+
+
+def http_error(response: requests.Response, what: str, detail: str = "") -> ConnectorError:
+    """Classify a non-2xx HTTP response: 408, 429 and 5xx are transient, the rest permanent."""
+    status = response.status_code
+    text = f"{what}: HTTP {status}" + (f" {redact(detail)}" if detail else "")
+    if status in (408, 429) or status >= 500:
+        return TransientError(
+            text,
+            response_code=status,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+    if 300 <= status < 400:
+        return PermanentError(f"{text} (redirects are not followed)", response_code=status)
+    return PermanentError(text, response_code=status)

@@ -28,7 +28,9 @@ def deliveries_send_task(delivery_ids: list[int], channel: str) -> dict:
     return deliveries_send(delivery_ids=delivery_ids, channel=channel)
 
 
-@app.task(name="notifications.deliveries_sweep", tenant_required=False, time_limit=120)
+@app.task(
+    name="notifications.deliveries_sweep", tenant_required=False, time_limit=120, soft_time_limit=100
+)
 def deliveries_sweep_task() -> dict:
     """Sweep every active tenant's schema for due, lost or stuck work (runs in public)."""
     totals: dict[str, int] = {"tenants": 0}

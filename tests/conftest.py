@@ -24,6 +24,8 @@ from platform_core import embedded
 from tenants.models import Tenant
 from tenants.services import tenant_create
 
+pytest_plugins = ["tests.fakes"]
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -73,11 +75,35 @@ def admin_login(host: str, username: str, password: str) -> Client | None:
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker):
+    """Always create the test database, even when no collected test asks for `db`.
+
+    pytest-django only sets up the databases its `db` markers and fixtures name; tests that
+    use committed data (`live`) would otherwise run against the real database.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
+    verbosity = request.config.option.verbose
+    with django_db_blocker.unblock():
+        config = setup_databases(
+            verbosity=verbosity, interactive=False, aliases={"default"}, serialized_aliases=set()
+        )
+    assert connection.settings_dict["NAME"].startswith("test"), "not a test database"
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=verbosity)
+
+
+@pytest.fixture(scope="session")
 def test_tenants(django_db_setup, django_db_blocker) -> dict[str, TenantCtx]:
-    """Tenants `acme` and `globex`, committed once for the whole session."""
+    """Tenants committed once for the whole session.
+
+    `acme` and `globex` hold data written inside each test's rolled-back transaction;
+    `wonka` holds committed data for tests that run real workers (see `live`).
+    """
     made = {}
     with django_db_blocker.unblock():
-        for slug in ("acme", "globex"):
+        for slug in ("acme", "globex", "wonka"):
             tenant, key = tenant_create(slug=slug, name=slug.title(), domain=f"{slug}.localhost")
             made[slug] = TenantCtx(tenant=tenant, key=key, host=f"{slug}.localhost")
         connection.set_schema_to_public()
@@ -92,6 +118,32 @@ def acme(test_tenants, db) -> TenantCtx:
 @pytest.fixture
 def globex(test_tenants, db) -> TenantCtx:
     return test_tenants["globex"]
+
+
+@pytest.fixture
+def live(test_tenants, django_db_blocker):
+    """Committed database access in the `wonka` tenant, for tests with real workers.
+
+    Nothing is rolled back: tests use unique keys (see `unique`) instead.
+    """
+    wonka = test_tenants["wonka"]
+    with django_db_blocker.unblock():
+        with schema_context(wonka.schema):
+            yield wonka
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def live_api(live) -> ApiClient:
+    return ApiClient(live.host, live.key)
+
+
+@pytest.fixture
+def unique(request) -> str:
+    """A short token unique to this test run, for keys in committed data."""
+    import uuid
+
+    return uuid.uuid4().hex[:10]
 
 
 @pytest.fixture
@@ -129,9 +181,24 @@ def session_database_url() -> str:
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
+# Short timings so retries, leases and re-dispatch happen within a test.
+WORKER_SETTINGS = {
+    "DELIVERY_RETRY_BASE_SECONDS": "0.2",
+    "DELIVERY_RETRY_MAX_SECONDS": "1",
+    "DELIVERY_LEASE_SECONDS": "4",
+    "DELIVERY_REDISPATCH_SECONDS": "3",
+    "SWEEP_INTERVAL_SECONDS": "1",
+    "SEND_BATCH_SIZE_EMAIL": "50",
+}
+# The suite's worker leaves `low` alone: tests that kill workers run their own for it.
+SUITE_QUEUES = "critical,high,normal,system"
+
+
 def worker_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"DATABASE_URL": session_database_url(), "LOG_LEVEL": "INFO", **extra})
+    env.update(
+        {"DATABASE_URL": session_database_url(), "LOG_LEVEL": "INFO", **WORKER_SETTINGS, **extra}
+    )
     return env
 
 
@@ -189,14 +256,12 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: flo
 
 @pytest.fixture(scope="session")
 def celery_worker(test_tenants, django_db_blocker):
-    """One real worker process consuming every queue, against the test database."""
-    from django.conf import settings
-
+    """One real worker process consuming every queue but `low`, against the test database."""
     from platform_core.celery import app
 
     with django_db_blocker.unblock():
         app.control.purge()
-        proc = start_worker(",".join(settings.CELERY_QUEUE_NAMES), "suite")
+        proc = start_worker(SUITE_QUEUES, "suite")
         try:
             wait_for_worker("suite")
         except RuntimeError:
@@ -204,3 +269,12 @@ def celery_worker(test_tenants, django_db_blocker):
             raise
         yield proc
         stop_process(proc)
+
+
+@pytest.fixture
+def low_worker(celery_worker):
+    """A worker of its own for the `low` queue, stopped (or killed) by the test or after it."""
+    proc = start_worker("low", "low", concurrency=1)
+    wait_for_worker("low")
+    yield proc
+    stop_process(proc)

@@ -207,3 +207,86 @@ def test_permanent_failure_is_dead_lettered_then_replayed(
     )
     assert sent.provider_message_id == "SM-replayed"
     assert live_api.post(f"/api/v1/deliveries/{dead.pk}/replay").status_code == 409
+
+
+def start_beat():
+    import subprocess
+    import sys
+
+    from tests.conftest import BASE_DIR, worker_env
+
+    log = open(BASE_DIR / ".data" / "test-beat.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "platform_core", "beat", "-l", "INFO",
+         "--pidfile="],
+        cwd=BASE_DIR,
+        env=worker_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def test_sigkilled_worker_and_flushed_redis_lose_nothing_and_send_nothing_twice(
+    celery_worker, low_worker, live, live_api, smtp_server, unique
+):
+    import signal
+
+    import redis
+    from django.conf import settings
+
+    from tests.conftest import start_worker, stop_process, wait_for_worker
+
+    # given: 150 email recipients on the low queue, sent 50 per batch by one low worker,
+    # and an SMTP server that stalls on the 71st message so the worker dies mid-batch
+    smtp_integration(smtp_server)
+    event = make_workflow(unique, [{"channel": "email"}], priority="low")
+    topic, ids = make_topic(unique, 150)
+    stalled, released = threading.Event(), threading.Event()
+    take_plan = smtp_server._take_plan
+
+    def stall_on_71st(stage):
+        if stage == "data" and len(smtp_server.messages) == 70 and not released.is_set():
+            stalled.set()
+            released.wait(30)
+            return "451 connection went away"
+        return take_plan(stage)
+
+    smtp_server._take_plan = stall_on_71st
+
+    response = live_api.post(
+        "/api/v1/events/trigger",
+        {"event": event, "to": [{"topic": topic}], "payload": {"order_id": "Z-9"}},
+    )
+    notification_id = response.json()["notification_id"]
+    assert stalled.wait(60), f"the worker never reached the 71st message: {statuses(notification_id)}"
+
+    # when: the worker is SIGKILLed mid-send and Redis loses every queued message
+    stop_process(low_worker, sig=signal.SIGKILL)
+    redis.Redis.from_url(settings.CACHES["default"]["LOCATION"]).flushdb()
+    released.set()
+    beat = start_beat()
+    replacement = start_worker("low", "low-2", concurrency=1)
+    try:
+        wait_for_worker("low-2")
+        # then: the sweeper re-dispatches the lost batch and the lapsed claim; all arrive once
+        wait_until(
+            lambda: statuses(notification_id) == {"sent": 150},
+            timeout=90,
+            what="all 150 deliveries sent after the crash",
+        )
+    finally:
+        stop_process(beat)
+        stop_process(replacement)
+
+    recipients = Counter(m["To"] for m in smtp_server.messages)
+    assert len(smtp_server.messages) == 150
+    assert set(recipients) == {f"{sid}@example.com" for sid in ids}
+    lapsed = DeliveryEvent.objects.filter(
+        delivery__notification_id=notification_id, detail__startswith="lease expired"
+    )
+    redispatched = DeliveryEvent.objects.filter(
+        delivery__notification_id=notification_id, detail__startswith="re-dispatched"
+    )
+    assert lapsed.count() == 1
+    assert redispatched.count() >= 1

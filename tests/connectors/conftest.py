@@ -1,0 +1,36 @@
+"""Connector test helpers: messages, recipients, short provider timeouts. No database."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.base import Recipient, RenderedMessage
+
+
+@pytest.fixture
+def message() -> RenderedMessage:
+    return RenderedMessage(
+        subject="Your order shipped",
+        body="<p>Order <b>A-1</b> is on its way.</p>",
+        text_body="Order A-1 is on its way.",
+        cta_url="https://shop.example/orders/A-1",
+        data={"order_id": "A-1", "items": 2},
+    )
+
+
+@pytest.fixture
+def recipient() -> Recipient:
+    return Recipient(
+        subscriber_id="user-1",
+        email="ada@example.com",
+        phone="+14155552671",
+        locale="en",
+    )
+
+
+@pytest.fixture
+def short_timeouts(settings):
+    """Provider timeouts small enough for a test to wait them out."""
+    settings.PROVIDER_CONNECT_TIMEOUT_SECONDS = 0.5
+    settings.PROVIDER_TIMEOUT_SECONDS = 0.3
+    return settings

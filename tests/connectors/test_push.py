@@ -1,0 +1,489 @@
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import http_ece
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from google.auth import jwt
+from py_vapid import Vapid, Vapid02
+
+from connectors.base import ConfigError, PermanentError, Recipient, TransientError
+from connectors.push import FCM_SCOPE, FcmConnector, WebPushConnector
+
+PROJECT = "demo-project"
+SEND_PATH = f"/v1/projects/{PROJECT}/messages:send"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# --- fcm -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ServiceAccount:
+    info: dict
+    public_pem: bytes
+
+
+@pytest.fixture
+def service_account() -> ServiceAccount:
+    """A throwaway service account with a fresh RSA key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    info = {
+        "type": "service_account",
+        "project_id": PROJECT,
+        "private_key_id": "test-key-1",
+        "private_key": private_pem,
+        "client_email": f"clarion@{PROJECT}.iam.gserviceaccount.com",
+        "client_id": "1234567890",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    return ServiceAccount(info=info, public_pem=public_pem)
+
+
+@pytest.fixture
+def fcm_api(http_server):
+    """The fake answering both Google's token endpoint and FCM's messages:send."""
+    http_server.respond(
+        200,
+        {"access_token": "ya29.fake-token", "expires_in": 3600, "token_type": "Bearer"},
+        path_prefix="/token",
+    )
+    http_server.respond(200, {"name": f"projects/{PROJECT}/messages/0:1"}, path_prefix="/v1/")
+    return http_server
+
+
+def fcm(server, service_account, as_string=True) -> FcmConnector:
+    settings = {"project_id": PROJECT, "base_url": server.url, "token_url": f"{server.url}/token"}
+    raw = json.dumps(service_account.info) if as_string else service_account.info
+    credentials = {"service_account_json": raw}
+    FcmConnector.validate_config(settings, credentials)
+    return FcmConnector(settings, credentials)
+
+
+def devices(*tokens: str) -> Recipient:
+    return Recipient("user-1", credentials={"device_tokens": list(tokens)})
+
+
+def fcm_error(status: int, code: str, fcm_code: str | None = None) -> dict:
+    details = (
+        [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": fcm_code}]
+        if fcm_code
+        else []
+    )
+    return {"error": {"code": status, "message": "error", "status": code, "details": details}}
+
+
+@pytest.mark.parametrize("as_string", [True, False])
+def test_fcm_gets_a_token_then_sends_to_the_device(fcm_api, service_account, message, as_string):
+    # when
+    result = fcm(fcm_api, service_account, as_string).send(
+        message, devices("device-token-1"), idempotency_key="acme-3"
+    )
+
+    # then the token request carried a JWT signed with the service account's key
+    [token_request] = fcm_api.requests_to("/token")
+    form = token_request.form()
+    assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+    # (google-auth always addresses the grant to Google's token endpoint, wherever it posts it)
+    claims = jwt.decode(
+        form["assertion"][0],
+        certs=service_account.public_pem,
+        audience="https://oauth2.googleapis.com/token",
+    )
+    assert claims["iss"] == service_account.info["client_email"]
+    assert claims["scope"] == FCM_SCOPE
+    # and the message went to FCM with the access token
+    [send] = fcm_api.requests_to("/v1/")
+    assert send.url_path == SEND_PATH
+    assert send.headers["Authorization"] == "Bearer ya29.fake-token"
+    assert send.json() == {
+        "message": {
+            "token": "device-token-1",
+            "notification": {"title": "Your order shipped", "body": message.body},
+            "data": {
+                "order_id": "A-1",
+                "items": "2",
+                "clarion_delivery": "acme-3",
+                "cta_url": "https://shop.example/orders/A-1",
+            },
+        }
+    }
+    assert result.provider_message_id == f"projects/{PROJECT}/messages/0:1"
+
+
+def test_fcm_caches_the_access_token_until_it_expires(fcm_api, service_account, message):
+    connector = fcm(fcm_api, service_account)
+
+    connector.send(message, devices("a"), idempotency_key="1")
+    fcm(fcm_api, service_account).send(message, devices("b"), idempotency_key="2")
+
+    assert len(fcm_api.requests_to("/token")) == 1
+    assert len(fcm_api.requests_to("/v1/")) == 2
+
+
+def test_fcm_sends_to_every_device_and_skips_an_unregistered_one(fcm_api, service_account, message):
+    # given the first token is no longer registered
+    fcm_api.respond(404, fcm_error(404, "NOT_FOUND", "UNREGISTERED"), times=1, path_prefix="/v1/")
+
+    # when
+    result = fcm(fcm_api, service_account).send(
+        message, devices("stale", "fresh"), idempotency_key="k"
+    )
+
+    # then
+    assert [r.json()["message"]["token"] for r in fcm_api.requests_to("/v1/")] == ["stale", "fresh"]
+    assert result.provider_message_id == f"projects/{PROJECT}/messages/0:1"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "fcm_code"),
+    [
+        (404, "NOT_FOUND", "UNREGISTERED"),
+        (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT"),
+        (400, "INVALID_ARGUMENT", None),
+        (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH"),
+    ],
+)
+def test_fcm_all_tokens_bad_is_permanent(fcm_api, service_account, message, status, code, fcm_code):
+    fcm_api.respond(status, fcm_error(status, code, fcm_code), times=2, path_prefix="/v1/")
+
+    with pytest.raises(PermanentError, match="all 2"):
+        fcm(fcm_api, service_account).send(message, devices("a", "b"), idempotency_key="k")
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retry_after"),
+    [(429, "RESOURCE_EXHAUSTED", "30"), (503, "UNAVAILABLE", None), (500, "INTERNAL", None)],
+)
+def test_fcm_429_and_5xx_are_transient(
+    fcm_api, service_account, message, status, code, retry_after
+):
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    fcm_api.respond(status, fcm_error(status, code), headers, times=1, path_prefix="/v1/")
+
+    with pytest.raises(TransientError) as caught:
+        fcm(fcm_api, service_account).send(message, devices("a"), idempotency_key="k")
+
+    assert caught.value.response_code == status
+    assert caught.value.retry_after == (float(retry_after) if retry_after else None)
+
+
+def test_fcm_a_success_on_one_device_is_not_retried(fcm_api, service_account, message):
+    # given the second device's call fails transiently
+    fcm_api.respond(200, {"name": "projects/p/messages/1"}, times=1, path_prefix="/v1/")
+    fcm_api.respond(503, fcm_error(503, "UNAVAILABLE"), times=1, path_prefix="/v1/")
+
+    # when / then: retrying would notify the first device twice
+    result = fcm(fcm_api, service_account).send(message, devices("a", "b"), idempotency_key="k")
+    assert result.provider_message_id == "projects/p/messages/1"
+
+
+def test_fcm_401_drops_the_cached_token(fcm_api, service_account, message):
+    connector = fcm(fcm_api, service_account)
+    fcm_api.respond(401, fcm_error(401, "UNAUTHENTICATED"), times=1, path_prefix="/v1/")
+
+    with pytest.raises(TransientError):
+        connector.send(message, devices("a"), idempotency_key="k")
+    connector.send(message, devices("a"), idempotency_key="k")
+
+    assert len(fcm_api.requests_to("/token")) == 2
+
+
+def test_fcm_token_endpoint_refusal_is_permanent(http_server, service_account, message):
+    http_server.respond(400, {"error": "invalid_grant"}, path_prefix="/token")
+
+    with pytest.raises(PermanentError, match="invalid_grant"):
+        fcm(http_server, service_account).send(message, devices("a"), idempotency_key="k")
+
+    assert http_server.requests_to("/v1/") == []
+
+
+def test_fcm_token_endpoint_outage_is_transient_without_sleeping(
+    http_server, service_account, message
+):
+    http_server.respond(503, {"error": "temporarily_unavailable"}, path_prefix="/token")
+    started = time.monotonic()
+
+    with pytest.raises(TransientError) as caught:
+        fcm(http_server, service_account).send(message, devices("a"), idempotency_key="k")
+
+    assert caught.value.response_code == 503
+    assert len(http_server.requests_to("/token")) == 1  # google-auth's own retries are off
+    assert time.monotonic() - started < 1.0
+
+
+def test_fcm_timeout_is_transient(fcm_api, short_timeouts, service_account, message):
+    fcm_api.respond(200, {"name": "late"}, delay=2.0, times=1, path_prefix="/v1/")
+
+    with pytest.raises(TransientError, match="timed out"):
+        fcm(fcm_api, service_account).send(message, devices("a"), idempotency_key="k")
+
+
+def test_fcm_without_device_tokens_is_permanent(fcm_api, service_account, message):
+    with pytest.raises(PermanentError, match="no device tokens"):
+        fcm(fcm_api, service_account).send(message, Recipient("u"), idempotency_key="k")
+
+    assert fcm_api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "credentials", "bad"),
+    [
+        ({}, {}, {"settings.project_id", "credentials.service_account_json"}),
+        (
+            {"project_id": PROJECT, "base_url": "nope", "token_url": "ftp://x"},
+            {"service_account_json": "{}"},
+            {"settings.base_url", "settings.token_url", "credentials.service_account_json"},
+        ),
+        (
+            {"project_id": PROJECT},
+            {"service_account_json": "not json"},
+            {"credentials.service_account_json"},
+        ),
+        (
+            {"project_id": PROJECT},
+            {"service_account_json": {"type": "service_account", "client_email": "x@y"}},
+            {"credentials.service_account_json"},
+        ),
+    ],
+)
+def test_fcm_validate_config_names_every_bad_field(settings, credentials, bad):
+    with pytest.raises(ConfigError) as caught:
+        FcmConnector.validate_config(settings, credentials)
+
+    assert set(caught.value.fields) == bad
+
+
+# --- webpush ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Browser:
+    """A browser's push subscription: its P-256 key pair and auth secret."""
+
+    private_key: ec.EllipticCurvePrivateKey
+    auth: bytes
+    endpoint: str
+
+    @property
+    def subscription(self) -> dict:
+        public = self.private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return {
+            "endpoint": self.endpoint,
+            "keys": {"p256dh": b64url(public), "auth": b64url(self.auth)},
+        }
+
+    def decrypt(self, body: bytes) -> dict:
+        plain = http_ece.decrypt(
+            body, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm"
+        )
+        return json.loads(plain)
+
+
+def browser(server, name="sub-1") -> Browser:
+    return Browser(
+        ec.generate_private_key(ec.SECP256R1()), os.urandom(16), f"{server.url}/push/{name}"
+    )
+
+
+@pytest.fixture
+def vapid() -> Vapid:
+    key = Vapid()
+    key.generate_keys()
+    return key
+
+
+def webpush_connector(vapid, **settings) -> WebPushConnector:
+    config = {"vapid_subject": "mailto:ops@acme.example", **settings}
+    credentials = {"vapid_private_key": vapid.private_pem().decode()}
+    WebPushConnector.validate_config(config, credentials)
+    return WebPushConnector(config, credentials)
+
+
+def subscribed(*browsers: Browser) -> Recipient:
+    return Recipient("user-1", credentials={"subscriptions": [b.subscription for b in browsers]})
+
+
+def test_webpush_sends_an_encrypted_payload_with_vapid(http_server, vapid, message):
+    # given
+    http_server.respond(201, headers={"Location": f"{http_server.url}/msg/1"})
+    device = browser(http_server)
+
+    # when
+    result = webpush_connector(vapid, ttl=600, urgency="high").send(
+        message, subscribed(device), idempotency_key="acme-9"
+    )
+
+    # then the browser can decrypt what the push service received
+    [request] = http_server.wait_for(1)
+    assert request.url_path == "/push/sub-1"
+    assert request.headers["Content-Encoding"] == "aes128gcm"
+    assert request.headers["TTL"] == "600"
+    assert request.headers["Urgency"] == "high"
+    assert device.decrypt(request.body) == {
+        "title": "Your order shipped",
+        "body": message.body,
+        "url": "https://shop.example/orders/A-1",
+        "data": {"order_id": "A-1", "items": 2},
+        "delivery_id": "acme-9",
+    }
+    # and the VAPID signature verifies, for this push service, from our subject
+    authorization = request.headers["Authorization"]
+    assert Vapid02.verify(authorization)
+    token = authorization.split("t=")[1].split(",")[0]
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["aud"] == http_server.url
+    assert claims["sub"] == "mailto:ops@acme.example"
+    assert result.provider_message_id == f"{http_server.url}/msg/1"
+
+
+def test_webpush_default_ttl(http_server, vapid, message):
+    http_server.respond(201)
+
+    webpush_connector(vapid).send(message, subscribed(browser(http_server)), idempotency_key="k")
+
+    assert http_server.wait_for(1)[0].headers["TTL"] == "86400"
+
+
+def test_webpush_skips_a_gone_subscription(http_server, vapid, message):
+    http_server.respond(410, times=1)
+    http_server.respond(201)
+
+    result = webpush_connector(vapid).send(
+        message,
+        subscribed(browser(http_server, "gone"), browser(http_server, "live")),
+        idempotency_key="k",
+    )
+
+    assert [r.url_path for r in http_server.requests] == ["/push/gone", "/push/live"]
+    assert result.provider_message_id == "k"
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 410])
+def test_webpush_all_subscriptions_gone_is_permanent(http_server, vapid, message, status):
+    http_server.respond(status)
+
+    with pytest.raises(PermanentError, match="all 2"):
+        webpush_connector(vapid).send(
+            message,
+            subscribed(browser(http_server, "a"), browser(http_server, "b")),
+            idempotency_key="k",
+        )
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(429, "15"), (500, None), (503, None)])
+def test_webpush_429_and_5xx_are_transient(http_server, vapid, message, status, retry_after):
+    http_server.respond(status, headers={"Retry-After": retry_after} if retry_after else {})
+
+    with pytest.raises(TransientError) as caught:
+        webpush_connector(vapid).send(
+            message, subscribed(browser(http_server)), idempotency_key="k"
+        )
+
+    assert caught.value.response_code == status
+    assert caught.value.retry_after == (float(retry_after) if retry_after else None)
+
+
+@pytest.mark.parametrize("status", [401, 413])
+def test_webpush_vapid_or_size_refusal_is_permanent(http_server, vapid, message, status):
+    http_server.respond(status)
+
+    with pytest.raises(PermanentError) as caught:
+        webpush_connector(vapid).send(
+            message, subscribed(browser(http_server)), idempotency_key="k"
+        )
+
+    assert caught.value.response_code == status
+
+
+def test_webpush_timeout_is_transient(http_server, short_timeouts, vapid, message):
+    http_server.respond(201, delay=2.0)
+
+    with pytest.raises(TransientError, match="timed out"):
+        webpush_connector(vapid).send(
+            message, subscribed(browser(http_server)), idempotency_key="k"
+        )
+
+
+def test_webpush_malformed_subscription_keys_count_as_gone(http_server, vapid, message):
+    recipient = Recipient(
+        "u",
+        credentials={
+            "subscriptions": [
+                {"endpoint": f"{http_server.url}/push/x", "keys": {"p256dh": "AAAA", "auth": "x"}}
+            ]
+        },
+    )
+
+    with pytest.raises(PermanentError):
+        webpush_connector(vapid).send(message, recipient, idempotency_key="k")
+
+    assert http_server.requests == []
+
+
+def test_webpush_without_subscriptions_is_permanent(vapid, message):
+    with pytest.raises(PermanentError, match="no push subscriptions"):
+        webpush_connector(vapid).send(message, Recipient("u"), idempotency_key="k")
+
+
+def test_webpush_accepts_a_raw_base64url_private_key(http_server, vapid, message):
+    http_server.respond(201)
+    raw = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
+    settings, credentials = (
+        {"vapid_subject": "https://acme.example"},
+        {"vapid_private_key": b64url(raw)},
+    )
+    WebPushConnector.validate_config(settings, credentials)
+
+    WebPushConnector(settings, credentials).send(
+        message, subscribed(browser(http_server)), idempotency_key="k"
+    )
+
+    assert Vapid02.verify(http_server.wait_for(1)[0].headers["Authorization"])
+
+
+@pytest.mark.parametrize(
+    ("settings", "credentials", "bad"),
+    [
+        ({}, {}, {"settings.vapid_subject", "credentials.vapid_private_key"}),
+        (
+            {"vapid_subject": "ops@acme.example", "ttl": -1, "urgency": "asap"},
+            {"vapid_private_key": "not a key"},
+            {
+                "settings.vapid_subject",
+                "settings.ttl",
+                "settings.urgency",
+                "credentials.vapid_private_key",
+            },
+        ),
+        (
+            {"vapid_subject": "http://acme.example", "ttl": "60"},
+            {"vapid_private_key": "/etc/passwd"},
+            {"settings.vapid_subject", "settings.ttl", "credentials.vapid_private_key"},
+        ),
+    ],
+)
+def test_webpush_validate_config_names_every_bad_field(settings, credentials, bad):
+    with pytest.raises(ConfigError) as caught:
+        WebPushConnector.validate_config(settings, credentials)
+
+    assert set(caught.value.fields) == bad
