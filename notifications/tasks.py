@@ -29,7 +29,10 @@ def deliveries_send_task(delivery_ids: list[int], channel: str) -> dict:
 
 
 @app.task(
-    name="notifications.deliveries_sweep", tenant_required=False, time_limit=120, soft_time_limit=100
+    name="notifications.deliveries_sweep",
+    tenant_required=False,
+    time_limit=120,
+    soft_time_limit=100,
 )
 def deliveries_sweep_task() -> dict:
     """Sweep every active tenant's schema for due, lost or stuck work (runs in public)."""

@@ -217,8 +217,7 @@ def start_beat():
 
     log = open(BASE_DIR / ".data" / "test-beat.log", "wb")  # noqa: SIM115
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "platform_core", "beat", "-l", "INFO",
-         "--pidfile="],
+        [sys.executable, "-m", "celery", "-A", "platform_core", "beat", "-l", "INFO", "--pidfile="],
         cwd=BASE_DIR,
         env=worker_env(),
         stdout=log,
@@ -259,7 +258,9 @@ def test_sigkilled_worker_and_flushed_redis_lose_nothing_and_send_nothing_twice(
         {"event": event, "to": [{"topic": topic}], "payload": {"order_id": "Z-9"}},
     )
     notification_id = response.json()["notification_id"]
-    assert stalled.wait(60), f"the worker never reached the 71st message: {statuses(notification_id)}"
+    assert stalled.wait(60), (
+        f"the worker never reached the 71st message: {statuses(notification_id)}"
+    )
 
     # when: the worker is SIGKILLed mid-send and Redis loses every queued message
     stop_process(low_worker, sig=signal.SIGKILL)
