@@ -23,6 +23,11 @@ class CursorPagination(pagination.CursorPagination):
             "required": ["results", "next"],
             "properties": {
                 "results": schema,
-                "next": {"type": "string", "format": "uri", "nullable": True},
+                "next": {
+                    "type": "string",
+                    "format": "uri",
+                    "nullable": True,
+                    "example": "https://acme.clarion.example/api/v1/deliveries?cursor=cD0yMDI2",
+                },
             },
         }

@@ -35,4 +35,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DeliveryStatusEnum": "notifications.models.DeliveryStatus",
+        "NotificationStatusEnum": "notifications.models.NotificationStatus",
+        "ChannelEnum": "notifications.models.Channel",
+        "PriorityEnum": "notifications.models.Priority",
+    },
 }

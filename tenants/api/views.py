@@ -15,6 +15,9 @@ class CurrentTenantView(APIView):
             {
                 "slug": serializers.CharField(),
                 "name": serializers.CharField(),
+                "inbox_secret": serializers.CharField(
+                    help_text="Signs X-Subscriber-Hash for the in-app inbox."
+                ),
                 "api_key": inline_serializer(
                     "CurrentApiKey",
                     {"prefix": serializers.CharField(), "name": serializers.CharField()},
@@ -39,6 +42,7 @@ class CurrentTenantView(APIView):
             {
                 "slug": request.user.tenant.slug,
                 "name": request.user.tenant.name,
+                "inbox_secret": request.user.tenant.inbox_secret,
                 "api_key": {"prefix": key.prefix, "name": key.name},
             }
         )

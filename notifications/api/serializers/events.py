@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from notifications.api.serializers.subscribers import SubscriberInputSerializer
@@ -13,6 +14,36 @@ MAX_RECIPIENTS = 100
 MAX_BULK_EVENTS = 100
 
 
+SUBSCRIBER_OBJECT_SCHEMA = {
+    "type": "object",
+    "required": ["subscriber_id"],
+    "properties": {
+        "subscriber_id": {"type": "string"},
+        "email": {"type": "string", "format": "email"},
+        "phone": {"type": "string", "description": "E.164 after normalisation"},
+        "first_name": {"type": "string"},
+        "last_name": {"type": "string"},
+        "locale": {"type": "string"},
+        "timezone": {"type": "string"},
+        "data": {"type": "object"},
+    },
+}
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "description": "a subscriber id"},
+            SUBSCRIBER_OBJECT_SCHEMA,
+            {
+                "type": "object",
+                "required": ["topic"],
+                "properties": {"topic": {"type": "string"}},
+                "additionalProperties": False,
+            },
+        ]
+    }
+)
 class RecipientField(serializers.Field):
     """A `to` entry: a subscriber id, an inline subscriber object, or `{"topic": key}`."""
 
@@ -43,6 +74,9 @@ class RecipientField(serializers.Field):
         return value
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "description": "a subscriber id"}, SUBSCRIBER_OBJECT_SCHEMA]}
+)
 class ActorField(RecipientField):
     default_error_messages = {"invalid": "Give a subscriber id or a subscriber object."}
 

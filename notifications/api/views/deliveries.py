@@ -41,6 +41,61 @@ from notifications.services.deliveries import deliveries_replay
 from platform_core.api.errors import ApiError
 
 ERROR = OpenApiResponse(description="Error envelope `{error: {code, message, fields?}}`.")
+DELIVERY_EXAMPLE = {
+    "id": 41,
+    "notification_id": "0b6f1c9e-8f0a-4a7e-9d55-2f3f5f0c9a11",
+    "subscriber_id": "user-1",
+    "channel": "email",
+    "status": "sent",
+    "attempts": 2,
+    "provider": "smtp",
+    "variant": "b",
+    "last_error": "",
+    "next_attempt_at": None,
+    "created_at": "2026-11-22T10:00:00Z",
+    "updated_at": "2026-11-22T10:00:14Z",
+}
+DELIVERY_DETAIL_EXAMPLE = {
+    **DELIVERY_EXAMPLE,
+    "template_key": "order-shipped",
+    "step_index": 0,
+    "sent_at": "2026-11-22T10:00:14Z",
+    "events": [
+        {
+            "created_at": "2026-11-22T10:00:00Z",
+            "from_status": "",
+            "status": "queued",
+            "attempt": 0,
+            "provider": "",
+            "error_class": "",
+            "provider_response_code": None,
+            "detail": "",
+            "duration_ms": None,
+        },
+        {
+            "created_at": "2026-11-22T10:00:01Z",
+            "from_status": "sending",
+            "status": "failed",
+            "attempt": 1,
+            "provider": "smtp",
+            "error_class": "TransientError",
+            "provider_response_code": 451,
+            "detail": "SMTP 451: try later",
+            "duration_ms": 35,
+        },
+        {
+            "created_at": "2026-11-22T10:00:14Z",
+            "from_status": "sending",
+            "status": "sent",
+            "attempt": 2,
+            "provider": "smtp",
+            "error_class": "",
+            "provider_response_code": 250,
+            "detail": "",
+            "duration_ms": 31,
+        },
+    ],
+}
 
 
 def _filters(serializer_class, request) -> dict:
@@ -65,6 +120,26 @@ class NotificationListView(ListAPIView):
             OpenApiParameter("subscriber_id", str),
             OpenApiParameter("cursor", str),
             OpenApiParameter("limit", int),
+        ],
+        examples=[
+            OpenApiExample(
+                "Newest first",
+                response_only=True,
+                value={
+                    "results": [
+                        {
+                            "id": "0b6f1c9e-8f0a-4a7e-9d55-2f3f5f0c9a11",
+                            "event": "order.shipped",
+                            "status": "processed",
+                            "priority": "high",
+                            "transaction_id": "order-A-1-shipped",
+                            "created_at": "2026-11-22T10:00:00Z",
+                            "processed_at": "2026-11-22T10:00:01Z",
+                        }
+                    ],
+                    "next": None,
+                },
+            )
         ],
     )
     def get(self, request, *args, **kwargs):
@@ -139,6 +214,23 @@ class DeliveryListView(ListAPIView):
             OpenApiParameter("cursor", str),
             OpenApiParameter("limit", int),
         ],
+        examples=[
+            OpenApiExample(
+                "Dead letters",
+                response_only=True,
+                value={
+                    "results": [
+                        {
+                            **DELIVERY_EXAMPLE,
+                            "status": "dead",
+                            "attempts": 5,
+                            "last_error": "attempts exhausted (5): SMTP 451: try later",
+                        }
+                    ],
+                    "next": None,
+                },
+            )
+        ],
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -149,6 +241,9 @@ class DeliveryDetailView(APIView):
         summary="A delivery with its full status history",
         tags=["deliveries"],
         responses={200: DeliveryDetailSerializer, 404: ERROR},
+        examples=[
+            OpenApiExample("Retried, then sent", response_only=True, value=DELIVERY_DETAIL_EXAMPLE)
+        ],
     )
     def get(self, request, delivery_id: int):
         try:
@@ -164,6 +259,14 @@ class DeliveryReplayView(APIView):
         tags=["deliveries"],
         request=None,
         responses={202: DeliverySerializer, 404: ERROR, 409: ERROR},
+        examples=[
+            OpenApiExample(
+                "Re-queued",
+                response_only=True,
+                status_codes=["202"],
+                value={**DELIVERY_EXAMPLE, "status": "queued", "attempts": 5},
+            )
+        ],
     )
     def post(self, request, delivery_id: int):
         try:
@@ -190,9 +293,27 @@ class QueueStatsView(APIView):
             "messages waiting in the shared broker queue (all tenants)."
         ),
         tags=["operations"],
+        examples=[
+            OpenApiExample(
+                "Stats",
+                response_only=True,
+                value={
+                    priority: {
+                        "waiting": 12,
+                        "active": 2,
+                        "scheduled": 40,
+                        "completed": 98121,
+                        "failed": 3,
+                        "dead": 1,
+                        "broker_backlog": 4,
+                    }
+                    for priority in Priority.values
+                },
+            )
+        ],
         responses={
             200: inline_serializer(
-                "QueueStats",
+                "QueueStatsByPriority",
                 {priority: QueueStatsSerializer() for priority in Priority.values},
             )
         },

@@ -113,6 +113,21 @@ class InboxMessageReadView(InboxView):
         request=None,
         parameters=[HASH_PARAMETER],
         responses={200: InboxMessageSerializer, 404: ERROR},
+        examples=[
+            OpenApiExample(
+                "Read",
+                response_only=True,
+                value={
+                    "id": 7,
+                    "title": "Your order shipped",
+                    "body": "Order A-1 is on its way.",
+                    "cta_url": "https://shop.example.com/orders/A-1",
+                    "read": True,
+                    "seen": True,
+                    "created_at": "2026-11-22T10:00:01Z",
+                },
+            )
+        ],
     )
     def post(self, request, subscriber_id: str, message_id: int):
         subscriber = self.subscriber(subscriber_id)
@@ -130,6 +145,7 @@ class InboxReadAllView(InboxView):
         request=None,
         parameters=[HASH_PARAMETER],
         responses={200: {"type": "object", "properties": {"updated": {"type": "integer"}}}},
+        examples=[OpenApiExample("Updated", response_only=True, value={"updated": 3})],
     )
     def post(self, request, subscriber_id: str):
         return Response({"updated": inbox_mark_all_read(subscriber=self.subscriber(subscriber_id))})
@@ -142,6 +158,7 @@ class InboxSeenAllView(InboxView):
         request=None,
         parameters=[HASH_PARAMETER],
         responses={200: {"type": "object", "properties": {"updated": {"type": "integer"}}}},
+        examples=[OpenApiExample("Updated", response_only=True, value={"updated": 3})],
     )
     def post(self, request, subscriber_id: str):
         return Response({"updated": inbox_mark_all_seen(subscriber=self.subscriber(subscriber_id))})
