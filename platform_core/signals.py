@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery.signals import before_task_publish, task_postrun, task_prerun
-from django.db import connection
+from django.db import close_old_connections, connection
 
 from platform_core.observability import CORRELATION_HEADER, TASKS, request_id_var, tenant_var
 
@@ -16,6 +16,13 @@ def add_correlation_header(headers=None, **_):
         request_id = request_id_var.get()
         if request_id:
             headers[CORRELATION_HEADER] = request_id
+
+
+@task_prerun.connect(dispatch_uid="clarion_db_prerun")
+@task_postrun.connect(dispatch_uid="clarion_db_postrun")
+def recycle_database_connections(**_):
+    """Per task what Django does per request: drop broken or over-age connections only."""
+    close_old_connections()
 
 
 @task_prerun.connect(dispatch_uid="clarion_correlation_prerun")

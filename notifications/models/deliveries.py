@@ -83,8 +83,9 @@ class Notification(models.Model):
 class Delivery(models.Model):
     """One message to one subscriber on one channel; its status moves by conditional updates."""
 
+    # Indexed by the unique constraint below (notification first): no index of its own.
     notification = models.ForeignKey(
-        Notification, on_delete=models.CASCADE, related_name="deliveries"
+        Notification, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
     # SET NULL on erasure (GDPR): statistics stay, the person does not.
     subscriber = models.ForeignKey(
@@ -97,7 +98,10 @@ class Delivery(models.Model):
     template_key = models.CharField(max_length=100, blank=True, default="")
     variant = models.CharField(max_length=100, blank=True, default="")
     provider = models.CharField(max_length=64, blank=True, default="")
-    integration = models.ForeignKey(Integration, on_delete=models.SET_NULL, null=True, blank=True)
+    # Not indexed: every index slows the hot status updates; deleting an integration is rare.
+    integration = models.ForeignKey(
+        Integration, on_delete=models.SET_NULL, null=True, blank=True, db_index=False
+    )
     priority = models.CharField(max_length=10, choices=Priority.choices)
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -122,10 +126,14 @@ class Delivery(models.Model):
                 name="delivery_once_per_step",
             )
         ]
+        # Each status change writes a new row version into every unconditional index, so they
+        # are few; the partial ones only hold the rows the sweeper and the dead-letter list read.
         indexes = [
-            models.Index(fields=["notification", "status"], name="delivery_notification_idx"),
-            models.Index(fields=["subscriber", "-created_at"], name="delivery_subscriber_idx"),
-            models.Index(fields=["status", "-created_at"], name="delivery_status_idx"),
+            models.Index(
+                fields=["id"],
+                name="delivery_dead_idx",
+                condition=Q(status__in=["dead", "failed"]),
+            ),
             models.Index(
                 fields=["next_attempt_at"],
                 name="delivery_due_idx",
@@ -150,7 +158,10 @@ class Delivery(models.Model):
 class DeliveryEvent(models.Model):
     """Append-only history: one row per state change of a delivery."""
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events")
+    # Indexed by (delivery, id) below.
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     created_at = models.DateTimeField(default=timezone.now)
     from_status = models.CharField(max_length=10, blank=True, default="")
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices)
@@ -172,14 +183,20 @@ class DeliveryEvent(models.Model):
 class InboxMessage(models.Model):
     """An in-app message; the in-app channel's delivery writes it."""
 
+    # Indexed by (subscriber, -created_at, -id) below.
     subscriber = models.ForeignKey(
-        Subscriber, on_delete=models.CASCADE, related_name="inbox_messages"
+        Subscriber, on_delete=models.CASCADE, related_name="inbox_messages", db_index=False
     )
     delivery = models.OneToOneField(
         Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbox_message"
     )
     notification = models.ForeignKey(
-        Notification, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Notification,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     title = models.TextField(blank=True, default="")
     body = models.TextField()

@@ -42,7 +42,9 @@ def notification_list(
         queryset = queryset.filter(status=status)
     if subscriber_id:
         queryset = queryset.filter(
-            pk__in=Delivery.objects.filter(subscriber_ref=subscriber_id).values("notification_id")
+            pk__in=Delivery.objects.filter(subscriber__subscriber_id=subscriber_id).values(
+                "notification_id"
+            )
         )
     return queryset
 
@@ -62,7 +64,7 @@ def delivery_list(
     if channel:
         queryset = queryset.filter(channel=channel)
     if subscriber_id:
-        queryset = queryset.filter(subscriber_ref=subscriber_id)
+        queryset = queryset.filter(subscriber__subscriber_id=subscriber_id)
     return queryset
 
 

@@ -35,35 +35,52 @@ class EventRow:
     duration_ms: int | None = None
 
 
+EVENT_COLUMNS = (
+    "delivery_id",
+    "created_at",
+    "from_status",
+    "status",
+    "attempt",
+    "provider",
+    "error_class",
+    "provider_response_code",
+    "detail",
+    "duration_ms",
+)
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """Write many rows with COPY: the fastest way into PostgreSQL (tenant search_path applies)."""
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
 def events_append(rows: Sequence[EventRow], *, at: datetime | None = None) -> None:
-    """Append history rows in one statement (arrays unnested server-side)."""
+    """Append history rows in one COPY."""
     if not rows:
         return
     at = at or timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {EVENT_TABLE}
-                (delivery_id, created_at, from_status, status, attempt, provider, error_class,
-                 provider_response_code, detail, duration_ms)
-            SELECT d, %s, f, s, a, p, e, c, t, ms
-            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[],
-                        %s::int[], %s::text[], %s::int[])
-                 AS u(d, f, s, a, p, e, c, t, ms)
-            """,
-            [
+    copy_rows(
+        EVENT_TABLE,
+        EVENT_COLUMNS,
+        (
+            (
+                r.delivery_id,
                 at,
-                [r.delivery_id for r in rows],
-                [r.from_status for r in rows],
-                [r.status for r in rows],
-                [r.attempt for r in rows],
-                [r.provider for r in rows],
-                [r.error_class for r in rows],
-                [r.response_code for r in rows],
-                [r.detail[:1000] for r in rows],
-                [r.duration_ms for r in rows],
-            ],
-        )
+                r.from_status,
+                r.status,
+                r.attempt,
+                r.provider,
+                r.error_class,
+                r.response_code,
+                r.detail[:1000],
+                r.duration_ms,
+            )
+            for r in rows
+        ),
+    )
 
 
 def send_tasks_enqueue(*, rows: Iterable[tuple[int, str, str]]) -> int:

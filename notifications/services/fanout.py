@@ -30,8 +30,8 @@ from notifications.models import (
 )
 from notifications.services.deliveries import (
     DELIVERY_TABLE,
-    EventRow,
-    events_append,
+    EVENT_COLUMNS,
+    EVENT_TABLE,
     send_tasks_enqueue,
 )
 from platform_core.taskbase import enqueue
@@ -153,22 +153,29 @@ def _insert_deliveries(
         f"CASE WHEN {opted_out} THEN 'subscriber opted out of {channel}' "
         f"WHEN {missing} THEN 'subscriber has no {address or channel} address' ELSE '' END"
     )
+    # One statement writes the chunk's deliveries and their first history rows.
     sql = f"""
-        INSERT INTO {DELIVERY_TABLE}
-            (notification_id, subscriber_id, subscriber_ref, step_index, channel, template_key,
-             variant, provider, priority, status, attempts, max_attempts, next_attempt_at,
-             dispatched_at, last_error, last_error_class, provider_message_id, digest_key,
-             created_at, updated_at)
-        SELECT %(notification)s, s.id, s.subscriber_id, %(step)s, %(channel)s, %(template)s,
-               '', '', %(priority)s, {status_sql}, 0, %(max_attempts)s,
-               CASE WHEN %(delayed)s THEN %(due)s::timestamptz END,
-               CASE WHEN %(delayed)s THEN NULL ELSE %(now)s::timestamptz END,
-               {error_sql}, '', '', %(digest_key)s, %(now)s, %(now)s
-        FROM notifications_subscriber s
-        WHERE s.id = ANY(%(ids)s)
-        ORDER BY s.id
-        ON CONFLICT ON CONSTRAINT delivery_once_per_step DO NOTHING
-        RETURNING id, status
+        WITH inserted AS (
+            INSERT INTO {DELIVERY_TABLE}
+                (notification_id, subscriber_id, subscriber_ref, step_index, channel,
+                 template_key, variant, provider, priority, status, attempts, max_attempts,
+                 next_attempt_at, dispatched_at, last_error, last_error_class,
+                 provider_message_id, digest_key, created_at, updated_at)
+            SELECT %(notification)s, s.id, s.subscriber_id, %(step)s, %(channel)s, %(template)s,
+                   '', '', %(priority)s, {status_sql}, 0, %(max_attempts)s,
+                   CASE WHEN %(delayed)s THEN %(due)s::timestamptz END,
+                   CASE WHEN %(delayed)s THEN NULL ELSE %(now)s::timestamptz END,
+                   {error_sql}, '', '', %(digest_key)s, %(now)s, %(now)s
+            FROM notifications_subscriber s
+            WHERE s.id = ANY(%(ids)s::bigint[])
+            ORDER BY s.id
+            ON CONFLICT ON CONSTRAINT delivery_once_per_step DO NOTHING
+            RETURNING id, status, last_error
+        ), history AS (
+            INSERT INTO {EVENT_TABLE} ({", ".join(EVENT_COLUMNS)})
+            SELECT id, %(now)s, '', status, 0, '', '', NULL, last_error, NULL FROM inserted
+        )
+        SELECT id, status FROM inserted ORDER BY id
     """
     params = {
         "notification": notification.pk,
@@ -225,7 +232,6 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
     for chunk, next_cursor in chunks:
         with transaction.atomic():
             queued_rows = []
-            history = []
             for step in steps:
                 rows = _insert_deliveries(
                     notification=notification,
@@ -235,14 +241,12 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
                     max_attempts=max_attempts,
                     workflow_key=workflow.key,
                 )
-                history.extend(EventRow(pk, "", status) for pk, status in rows)
                 queued_rows.extend(
                     (pk, step.channel, notification.priority)
                     for pk, status in rows
                     if status == DeliveryStatus.QUEUED
                 )
                 counts["deliveries"] += len(rows)
-            events_append(history)
             send_tasks_enqueue(rows=queued_rows)
             counts["queued"] += len(queued_rows)
             counts["chunks"] += 1

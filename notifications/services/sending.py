@@ -45,11 +45,13 @@ from notifications.rendering import (
     render_message,
     select_template,
     subscriber_context,
+    template_uses_subscriber,
 )
 from notifications.selectors.config import integration_list_active
 from notifications.services.deliveries import (
     DELIVERY_TABLE,
     EventRow,
+    copy_rows,
     delivery_mark_failed,
     delivery_mark_sent,
     delivery_release,
@@ -67,10 +69,17 @@ class ConfigurationError(PermanentError):
 
 @dataclass
 class Renderer:
-    """Renders deliveries of one batch, loading each template key (all locales) once."""
+    """Renders the deliveries of one batch.
+
+    Each template key (all locales, with variants) is loaded once. A template that does not
+    mention `subscriber` renders the same for everyone with the same variant, so it is
+    rendered once per notification and variant, not once per recipient.
+    """
 
     default_locale: str = field(default_factory=lambda: settings.CLARION_DEFAULT_LOCALE)
     _templates: dict[str, list[Template]] = field(default_factory=dict)
+    _personal: dict[int, bool] = field(default_factory=dict)
+    _shared: dict[tuple, RenderedMessage] = field(default_factory=dict)
 
     def templates(self, key: str) -> list[Template]:
         if key not in self._templates:
@@ -79,39 +88,58 @@ class Renderer:
             )
         return self._templates[key]
 
+    def _is_personal(self, template: Template, variants: list) -> bool:
+        if template.pk not in self._personal:
+            sources = [template.subject, template.body, template.cta_url]
+            sources += [part for v in variants for part in (v.subject, v.body)]
+            self._personal[template.pk] = template_uses_subscriber(*sources)
+        return self._personal[template.pk]
+
     def render(
-        self, *, delivery: Delivery, notification: Notification, subscriber: dict, payload: dict
+        self,
+        *,
+        template_key: str,
+        channel: str,
+        notification: Notification,
+        subscriber: dict,
+        payload: dict,
+        shareable: bool = True,
     ) -> tuple[RenderedMessage, str]:
-        """The message for one delivery and the name of the A/B variant used ('' if none)."""
+        """The message for one recipient and the name of the A/B variant used ('' if none)."""
         template = select_template(
-            self.templates(delivery.template_key),
-            subscriber.get("locale") or "",
-            self.default_locale,
+            self.templates(template_key), subscriber.get("locale") or "", self.default_locale
         )
         if template is None:
-            raise RenderError(f"template '{delivery.template_key}' does not exist")
-        if template.channel != delivery.channel:
-            raise RenderError(
-                f"template '{template.key}' is for {template.channel}, not {delivery.channel}"
-            )
+            raise RenderError(f"template '{template_key}' does not exist")
+        if template.channel != channel:
+            raise RenderError(f"template '{template.key}' is for {template.channel}, not {channel}")
         variants = list(template.variants.all())
         variant = choose_variant(
             template_key=template.key,
-            subscriber_id=subscriber.get("subscriber_id") or str(delivery.subscriber_id),
+            subscriber_id=subscriber.get("subscriber_id") or "",
             variants=variants,
         )
+        name = variant.name if variant else ""
+        cache_key = None
+        if shareable and not self._is_personal(template, variants):
+            cache_key = (template.pk, name, notification.pk)
+            if cache_key in self._shared:
+                return self._shared[cache_key], name
         context = {"payload": payload, "subscriber": subscriber, "actor": notification.actor or {}}
-        return render_message(template=template, variant=variant, context=context), (
-            variant.name if variant else ""
-        )
+        message = render_message(template=template, variant=variant, context=context)
+        if cache_key is not None:
+            self._shared[cache_key] = message
+        return message, name
 
 
-def _payload_with_digest(delivery: Delivery, notification: Notification) -> tuple[dict, set[int]]:
+def _payload_with_digest(
+    *, delivery_id: int, subscriber_pk: int | None, digest_key: str, notification: Notification
+) -> tuple[dict, set[int]]:
     """Merge the other deliveries of this digest window into this one (they become digested).
 
     Returns the payload to render (with `digest.count` and `digest.events`) and the ids merged.
     """
-    if not delivery.digest_key or delivery.subscriber_id is None:
+    if not digest_key or subscriber_pk is None:
         return notification.payload, set()
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -122,12 +150,12 @@ def _payload_with_digest(delivery: Delivery, notification: Notification) -> tupl
               AND status IN ('pending', 'queued') AND created_at <= %s
             RETURNING id, status, notification_id
             """,
-            [now, delivery.subscriber_id, delivery.digest_key, delivery.pk, now],
+            [now, subscriber_pk, digest_key, delivery_id, now],
         )
         merged = cursor.fetchall()
     events_append(
         [
-            EventRow(pk, status, DeliveryStatus.DIGESTED, detail=f"digested into {delivery.pk}")
+            EventRow(pk, status, DeliveryStatus.DIGESTED, detail=f"digested into {delivery_id}")
             for pk, status, _ in merged
         ],
         at=now,
@@ -140,14 +168,16 @@ def _payload_with_digest(delivery: Delivery, notification: Notification) -> tupl
     return {**notification.payload, "digest": digest}, {pk for pk, _, _ in merged}
 
 
-def _condition_unmet(delivery: Delivery, unread_step: int | None) -> bool:
-    """A send step conditioned on an earlier in-app message being unread: is it read?"""
+def _condition_unmet(
+    *, notification_id, subscriber_pk: int | None, unread_step: int | None
+) -> bool:
+    """A send step conditioned on an earlier in-app message being unread: was it read?"""
     if unread_step is None:
         return False
     return InboxMessage.objects.filter(
-        delivery__notification_id=delivery.notification_id,
+        delivery__notification_id=notification_id,
         delivery__step_index=unread_step,
-        subscriber_id=delivery.subscriber_id,
+        subscriber_id=subscriber_pk,
         read_at__isnull=False,
     ).exists()
 
@@ -162,7 +192,7 @@ def _unread_conditions(delivery_ids: Sequence[int]) -> dict[int, int | None]:
             JOIN notifications_notification n ON n.id = d.notification_id
             JOIN notifications_workflowstep ws
               ON ws.workflow_id = n.workflow_id AND ws.position = d.step_index
-            WHERE d.id = ANY(%s) AND ws.unread_step IS NOT NULL
+            WHERE d.id = ANY(%s::bigint[]) AND ws.unread_step IS NOT NULL
             """,
             [list(delivery_ids)],
         )
@@ -176,111 +206,148 @@ def deliveries_send(*, delivery_ids: Sequence[int], channel: str) -> dict:
     return _send_via_providers(delivery_ids, channel)
 
 
+# Claims a batch (row locks, held to the end of the transaction) with what rendering needs.
+_IN_APP_CLAIM = f"""
+    SELECT d.id, d.notification_id, d.subscriber_id, d.template_key, d.digest_key, d.attempts,
+           s.subscriber_id, s.email, s.phone, s.first_name, s.last_name, s.locale, s.timezone,
+           s.data
+    FROM {DELIVERY_TABLE} d
+    LEFT JOIN notifications_subscriber s ON s.id = d.subscriber_id
+    WHERE d.id = ANY(%s::bigint[]) AND d.status = 'queued'
+    ORDER BY d.id
+    FOR UPDATE OF d SKIP LOCKED
+"""
+_INBOX_COLUMNS = ("subscriber_id", "delivery_id", "notification_id", "title", "body", "cta_url",
+                  "created_at")  # fmt: skip
+
+
 def _send_in_app(delivery_ids: Sequence[int]) -> dict:
+    """Claim, render and write a batch of in-app messages in one transaction."""
     now = timezone.now()
     conditions = _unread_conditions(delivery_ids)
     with transaction.atomic():
-        claimed = list(
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in=list(delivery_ids), status=DeliveryStatus.QUEUED)
-            .select_related("subscriber")
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(_IN_APP_CLAIM, [list(delivery_ids)])
+            claimed = cursor.fetchall()
         if not claimed:
             return {"sent": 0}
         notifications = {
-            n.pk: n
-            for n in Notification.objects.filter(pk__in={d.notification_id for d in claimed})
+            n.pk: n for n in Notification.objects.filter(pk__in={row[1] for row in claimed})
         }
         renderer = Renderer()
         inbox, sent, dead, skipped = [], [], [], []
         absorbed: set[int] = set()  # merged into a digest sent earlier in this batch
-        for delivery in claimed:
-            if delivery.pk in absorbed:
+        for (
+            pk,
+            notification_id,
+            subscriber_pk,
+            template_key,
+            digest_key,
+            attempts,
+            *person,
+        ) in claimed:
+            if pk in absorbed:
                 continue
-            if delivery.subscriber is None:
-                skipped.append((delivery, "subscriber was erased"))
+            if subscriber_pk is None:
+                skipped.append((pk, "subscriber was erased"))
                 continue
-            if _condition_unmet(delivery, conditions.get(delivery.pk)):
-                skipped.append((delivery, "condition not met: in-app message already read"))
+            if _condition_unmet(
+                notification_id=notification_id,
+                subscriber_pk=subscriber_pk,
+                unread_step=conditions.get(pk),
+            ):
+                skipped.append((pk, "condition not met: in-app message already read"))
                 continue
-            notification = notifications[delivery.notification_id]
-            payload, merged = _payload_with_digest(delivery, notification)
+            notification = notifications[notification_id]
+            payload, merged = _payload_with_digest(
+                delivery_id=pk,
+                subscriber_pk=subscriber_pk,
+                digest_key=digest_key,
+                notification=notification,
+            )
             absorbed |= merged
             try:
                 message, variant = renderer.render(
-                    delivery=delivery,
+                    template_key=template_key,
+                    channel=Channel.IN_APP,
                     notification=notification,
-                    subscriber=subscriber_context(delivery.subscriber),
+                    subscriber=_subscriber_row_context(person),
                     payload=payload,
+                    shareable=not merged,
                 )
             except RenderError as exc:
-                dead.append((delivery, exc))
+                dead.append((pk, attempts, exc))
                 continue
             inbox.append(
-                InboxMessage(
-                    subscriber_id=delivery.subscriber_id,
-                    delivery_id=delivery.pk,
-                    notification_id=delivery.notification_id,
-                    title=message.subject,
-                    body=message.body,
-                    cta_url=message.cta_url,
-                    created_at=now,
-                )
-            )
-            sent.append((delivery, variant))
-        InboxMessage.objects.bulk_create(inbox, batch_size=1000)
-        for variant_name in {v for _, v in sent}:
-            Delivery.objects.filter(pk__in=[d.pk for d, v in sent if v == variant_name]).update(
-                status=DeliveryStatus.SENT,
-                attempts=F("attempts") + 1,
-                sent_at=now,
-                updated_at=now,
-                provider="in_app",
-                variant=variant_name,
-            )
-        for delivery, exc in dead:
-            Delivery.objects.filter(pk=delivery.pk).update(
-                status=DeliveryStatus.DEAD,
-                attempts=F("attempts") + 1,
-                updated_at=now,
-                provider="in_app",
-                last_error=str(exc)[:1000],
-                last_error_class=type(exc).__name__,
-            )
-        for delivery, reason in skipped:
-            Delivery.objects.filter(pk=delivery.pk).update(
-                status=DeliveryStatus.SKIPPED, updated_at=now, last_error=reason
-            )
-        events_append(
-            [
-                EventRow(
-                    d.pk,
-                    DeliveryStatus.QUEUED,
-                    DeliveryStatus.SENT,
-                    attempt=d.attempts + 1,
-                    provider="in_app",
-                )
-                for d, _ in sent
-            ]
-            + [
-                EventRow(
-                    d.pk,
-                    DeliveryStatus.QUEUED,
-                    DeliveryStatus.DEAD,
-                    attempt=d.attempts + 1,
-                    provider="in_app",
-                    error_class=type(e).__name__,
-                    detail=str(e),
-                )
-                for d, e in dead
-            ]
-            + [
-                EventRow(d.pk, DeliveryStatus.QUEUED, DeliveryStatus.SKIPPED, detail=reason)
-                for d, reason in skipped
-            ],
-            at=now,
-        )
+                (subscriber_pk, pk, notification_id, message.subject, message.body,
+                 message.cta_url, now)
+            )  # fmt: skip
+            sent.append((pk, attempts, variant))
+        copy_rows(InboxMessage._meta.db_table, _INBOX_COLUMNS, inbox)
+        _finish_in_app(now, sent, dead, skipped)
     return {"sent": len(sent), "dead": len(dead), "skipped": len(skipped)}
+
+
+def _subscriber_row_context(person: Sequence) -> dict:
+    subscriber_id, email, phone, first_name, last_name, locale, tz, data = person
+    return {
+        "subscriber_id": subscriber_id,
+        "email": email or "",
+        "phone": phone or "",
+        "first_name": first_name or "",
+        "last_name": last_name or "",
+        "locale": locale or "",
+        "timezone": tz or "",
+        "data": data if isinstance(data, dict) else {},
+    }
+
+
+def _finish_in_app(now, sent, dead, skipped) -> None:
+    """Record the batch's outcomes: one UPDATE per outcome, one COPY of history."""
+    with connection.cursor() as cursor:
+        if sent:
+            cursor.execute(
+                f"""
+                UPDATE {DELIVERY_TABLE} d
+                SET status = 'sent', attempts = d.attempts + 1, sent_at = %s, updated_at = %s,
+                    provider = 'in_app', variant = v.variant
+                FROM unnest(%s::bigint[], %s::text[]) AS v(id, variant)
+                WHERE d.id = v.id
+                """,
+                [now, now, [pk for pk, _, _ in sent], [variant for _, _, variant in sent]],
+            )
+        for pk, _attempts, exc in dead:
+            cursor.execute(
+                f"""
+                UPDATE {DELIVERY_TABLE} SET status = 'dead', attempts = attempts + 1,
+                    updated_at = %s, provider = 'in_app', last_error = %s, last_error_class = %s
+                WHERE id = %s
+                """,
+                [now, str(exc)[:1000], type(exc).__name__, pk],
+            )
+        for pk, reason in skipped:
+            cursor.execute(
+                f"UPDATE {DELIVERY_TABLE} SET status = 'skipped', updated_at = %s, "
+                f"last_error = %s WHERE id = %s",
+                [now, reason, pk],
+            )
+    events_append(
+        [
+            EventRow(pk, DeliveryStatus.QUEUED, DeliveryStatus.SENT, attempt=attempts + 1,
+                     provider="in_app")
+            for pk, attempts, _ in sent
+        ]
+        + [
+            EventRow(pk, DeliveryStatus.QUEUED, DeliveryStatus.DEAD, attempt=attempts + 1,
+                     provider="in_app", error_class=type(exc).__name__, detail=str(exc))
+            for pk, attempts, exc in dead
+        ]
+        + [
+            EventRow(pk, DeliveryStatus.QUEUED, DeliveryStatus.SKIPPED, detail=reason)
+            for pk, reason in skipped
+        ],
+        at=now,
+    )  # fmt: skip
 
 
 @dataclass
@@ -385,7 +452,11 @@ def _send_one(delivery, channel, pool, renderer, notifications, conditions, sche
             delivery=delivery, from_status=DeliveryStatus.SENDING, detail="subscriber was erased"
         )
         return "skipped"
-    if _condition_unmet(delivery, conditions.get(delivery.pk)):
+    if _condition_unmet(
+        notification_id=delivery.notification_id,
+        subscriber_pk=delivery.subscriber_id,
+        unread_step=conditions.get(delivery.pk),
+    ):
         delivery_skip(
             delivery=delivery,
             from_status=DeliveryStatus.SENDING,
@@ -415,12 +486,19 @@ def _send_one(delivery, channel, pool, renderer, notifications, conditions, sche
         return "deferred"
     variant = ""
     try:
-        payload, _ = _payload_with_digest(delivery, notification)
+        payload, merged = _payload_with_digest(
+            delivery_id=delivery.pk,
+            subscriber_pk=delivery.subscriber_id,
+            digest_key=delivery.digest_key,
+            notification=notification,
+        )
         message, variant = renderer.render(
-            delivery=delivery,
+            template_key=delivery.template_key,
+            channel=channel,
             notification=notification,
             subscriber=subscriber_context(delivery.subscriber),
             payload=payload,
+            shareable=not merged,
         )
         connector = pool.session(integration)
         recipient = _recipient(delivery, connector)

@@ -42,3 +42,9 @@ CELERY_TASK_TENANT_CACHE_SECONDS = env.int("CELERY_TASK_TENANT_CACHE_SECONDS", d
 
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+
+# Celery's Django fix-up closes the database connection before and after every task unless
+# this is set; a new PostgreSQL backend per task costs more than the task. Connections are
+# instead checked the way Django checks them per request (CONN_MAX_AGE, errors), see
+# platform_core.signals.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=10_000)
