@@ -93,6 +93,15 @@ def route_get_active(*, event: str) -> Route | None:
     )
 
 
+def route_resolve(*, event: str) -> tuple[int, int, str] | None:
+    """(route id, workflow id, priority) of an event's active route: the trigger's lean read."""
+    return (
+        Route.objects.filter(event=event, active=True)
+        .values_list("pk", "workflow_id", "priority")
+        .first()
+    )
+
+
 def integration_list(*, channel: str | None = None) -> QuerySet[Integration]:
     """Integrations, optionally of one channel."""
     queryset = Integration.objects.all()

@@ -114,6 +114,75 @@ def retry_delay_seconds(*, attempt: int, retry_after: float | None = None) -> fl
     return delay
 
 
+def _transition(
+    delivery_id: int,
+    *,
+    from_status: str,
+    to_status: str,
+    values: dict | None = None,
+    count_attempt: bool = False,
+    event: dict | None = None,
+    returning: Sequence[str] = ("id", "attempts"),
+) -> dict | None:
+    """Move one delivery from_status → to_status and append its history row: one statement.
+
+    The conditional UPDATE is the claim: None when the delivery was not in `from_status`.
+    """
+    now = timezone.now()
+    values = dict(values or {})
+    assignments = ["status = %(to_status)s", "updated_at = %(now)s"]
+    assignments += [f"{column} = %(v_{column})s" for column in values]
+    if count_attempt:
+        assignments.append("attempts = attempts + 1")
+    event = {"provider": "", "error_class": "", "response_code": None, "detail": "",
+             "duration_ms": None, **(event or {})}  # fmt: skip
+    params = {
+        "id": delivery_id,
+        "from_status": from_status,
+        "to_status": to_status,
+        "now": now,
+        **{f"v_{column}": value for column, value in values.items()},
+        **{f"e_{key}": value for key, value in event.items()},
+    }
+    params["e_detail"] = (params["e_detail"] or "")[:1000]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH moved AS (
+                UPDATE {DELIVERY_TABLE} SET {", ".join(assignments)}
+                WHERE id = %(id)s AND status = %(from_status)s
+                RETURNING *
+            ), history AS (
+                INSERT INTO {EVENT_TABLE} ({", ".join(EVENT_COLUMNS)})
+                SELECT id, %(now)s, %(from_status)s, %(to_status)s, attempts, %(e_provider)s,
+                       %(e_error_class)s, %(e_response_code)s, %(e_detail)s, %(e_duration_ms)s
+                FROM moved
+            )
+            SELECT {", ".join(returning)} FROM moved
+            """,
+            params,
+        )
+        row = cursor.fetchone()
+    return dict(zip(returning, row, strict=True)) if row else None
+
+
+DELIVERY_FIELDS = tuple(f.attname for f in Delivery._meta.concrete_fields)
+
+
+def delivery_claim(*, delivery_id: int) -> Delivery | None:
+    """queued → sending with a lease, committed before any provider call; None if not ours."""
+    lease = timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    row = _transition(
+        delivery_id,
+        from_status=DeliveryStatus.QUEUED,
+        to_status=DeliveryStatus.SENDING,
+        values={"lease_until": lease},
+        count_attempt=True,
+        returning=DELIVERY_FIELDS,
+    )
+    return Delivery(**row) if row else None
+
+
 def delivery_mark_sent(
     *,
     delivery: Delivery,
@@ -125,35 +194,28 @@ def delivery_mark_sent(
     duration_ms: int,
 ) -> bool:
     """sending → sent; False if the delivery was no longer ours."""
-    now = timezone.now()
-    updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-        status=DeliveryStatus.SENT,
-        sent_at=now,
-        updated_at=now,
-        lease_until=None,
-        provider=provider,
-        integration_id=integration_id,
-        provider_message_id=provider_message_id[:255],
-        variant=variant,
-        last_error="",
-        last_error_class="",
-    )
-    if updated:
-        events_append(
-            [
-                EventRow(
-                    delivery.pk,
-                    DeliveryStatus.SENDING,
-                    DeliveryStatus.SENT,
-                    attempt=delivery.attempts,
-                    provider=provider,
-                    response_code=response_code,
-                    duration_ms=duration_ms,
-                )
-            ],
-            at=now,
+    return bool(
+        _transition(
+            delivery.pk,
+            from_status=DeliveryStatus.SENDING,
+            to_status=DeliveryStatus.SENT,
+            values={
+                "sent_at": timezone.now(),
+                "lease_until": None,
+                "provider": provider,
+                "integration_id": integration_id,
+                "provider_message_id": provider_message_id[:255],
+                "variant": variant,
+                "last_error": "",
+                "last_error_class": "",
+            },
+            event={
+                "provider": provider,
+                "response_code": response_code,
+                "duration_ms": duration_ms,
+            },
         )
-    return bool(updated)
+    )
 
 
 def delivery_mark_failed(
@@ -169,72 +231,64 @@ def delivery_mark_failed(
     variant: str = "",
 ) -> str:
     """sending → failed (retry scheduled) or dead (permanent, or attempts exhausted)."""
-    now = timezone.now()
     exhausted = delivery.attempts >= delivery.max_attempts
     status = DeliveryStatus.DEAD if permanent or exhausted else DeliveryStatus.FAILED
     next_attempt_at = None
     if status == DeliveryStatus.FAILED:
         delay = retry_delay_seconds(attempt=delivery.attempts, retry_after=retry_after)
-        next_attempt_at = now + timedelta(seconds=delay)
+        next_attempt_at = timezone.now() + timedelta(seconds=delay)
     message = str(error)[:1000]
     if status == DeliveryStatus.DEAD and exhausted and not permanent:
         message = f"attempts exhausted ({delivery.attempts}): {message}"
-    updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-        status=status,
-        updated_at=now,
-        lease_until=None,
-        next_attempt_at=next_attempt_at,
-        last_error=message,
-        last_error_class=type(error).__name__,
-        provider=provider or delivery.provider,
-        integration_id=integration_id or delivery.integration_id,
-        variant=variant or delivery.variant,
+    _transition(
+        delivery.pk,
+        from_status=DeliveryStatus.SENDING,
+        to_status=status,
+        values={
+            "lease_until": None,
+            "next_attempt_at": next_attempt_at,
+            "last_error": message,
+            "last_error_class": type(error).__name__,
+            "provider": provider or delivery.provider,
+            "integration_id": integration_id or delivery.integration_id,
+            "variant": variant or delivery.variant,
+        },
+        event={
+            "provider": provider,
+            "error_class": type(error).__name__,
+            "response_code": response_code,
+            "detail": message,
+            "duration_ms": duration_ms,
+        },
     )
-    if updated:
-        events_append(
-            [
-                EventRow(
-                    delivery.pk,
-                    DeliveryStatus.SENDING,
-                    status,
-                    attempt=delivery.attempts,
-                    provider=provider,
-                    error_class=type(error).__name__,
-                    response_code=response_code,
-                    detail=message,
-                    duration_ms=duration_ms,
-                )
-            ],
-            at=now,
-        )
     return status
 
 
 def delivery_release(*, delivery: Delivery, detail: str, delay_seconds: float) -> None:
     """sending → pending without spending an attempt (e.g. every provider's circuit is open)."""
-    now = timezone.now()
-    updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-        status=DeliveryStatus.PENDING,
-        attempts=max(delivery.attempts - 1, 0),
-        updated_at=now,
-        lease_until=None,
-        next_attempt_at=now + timedelta(seconds=delay_seconds),
+    _transition(
+        delivery.pk,
+        from_status=DeliveryStatus.SENDING,
+        to_status=DeliveryStatus.PENDING,
+        values={
+            "attempts": max(delivery.attempts - 1, 0),
+            "lease_until": None,
+            "next_attempt_at": timezone.now() + timedelta(seconds=delay_seconds),
+        },
+        event={"detail": detail},
     )
-    if updated:
-        events_append(
-            [EventRow(delivery.pk, DeliveryStatus.SENDING, DeliveryStatus.PENDING, detail=detail)],
-            at=now,
-        )
 
 
 def delivery_skip(*, delivery: Delivery, from_status: str, detail: str) -> bool:
-    now = timezone.now()
-    updated = Delivery.objects.filter(pk=delivery.pk, status=from_status).update(
-        status=DeliveryStatus.SKIPPED, updated_at=now, lease_until=None, last_error=detail
+    return bool(
+        _transition(
+            delivery.pk,
+            from_status=from_status,
+            to_status=DeliveryStatus.SKIPPED,
+            values={"lease_until": None, "last_error": detail},
+            event={"detail": detail},
+        )
     )
-    if updated:
-        events_append([EventRow(delivery.pk, from_status, DeliveryStatus.SKIPPED, detail=detail)])
-    return bool(updated)
 
 
 def deliveries_replay(*, delivery_ids: Sequence[int] | None = None, queryset=None) -> int:

@@ -14,11 +14,9 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from connectors.base import (
@@ -37,6 +35,7 @@ from notifications.models import (
     InboxMessage,
     Integration,
     Notification,
+    Subscriber,
     Template,
 )
 from notifications.rendering import (
@@ -52,6 +51,7 @@ from notifications.services.deliveries import (
     DELIVERY_TABLE,
     EventRow,
     copy_rows,
+    delivery_claim,
     delivery_mark_failed,
     delivery_mark_sent,
     delivery_release,
@@ -374,33 +374,6 @@ class ProviderPool:
         return self._sessions[integration.pk]
 
 
-def _claim(delivery_id: int) -> Delivery | None:
-    """queued → sending with a lease, committed before any provider call."""
-    now = timezone.now()
-    lease = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-    updated = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.QUEUED).update(
-        status=DeliveryStatus.SENDING,
-        attempts=F("attempts") + 1,
-        lease_until=lease,
-        updated_at=now,
-    )
-    if not updated:
-        return None
-    delivery = Delivery.objects.select_related("subscriber").get(pk=delivery_id)
-    events_append(
-        [
-            EventRow(
-                delivery.pk,
-                DeliveryStatus.QUEUED,
-                DeliveryStatus.SENDING,
-                attempt=delivery.attempts,
-            )
-        ],
-        at=now,
-    )
-    return delivery
-
-
 def _recipient(delivery: Delivery, connector: Connector) -> Recipient:
     subscriber = delivery.subscriber
     credentials = {}
@@ -422,6 +395,13 @@ def _send_via_providers(delivery_ids: Sequence[int], channel: str) -> dict:
     conditions = _unread_conditions(delivery_ids)
     notifications: dict = {}
     renderer = Renderer()
+    subscribers = Subscriber.objects.in_bulk(
+        list(
+            Delivery.objects.filter(
+                pk__in=list(delivery_ids), subscriber__isnull=False
+            ).values_list("subscriber_id", flat=True)
+        )
+    )
     with ExitStack() as stack:
         pool = ProviderPool(
             integrations=list(integration_list_active(channel=channel)), stack=stack
@@ -435,9 +415,10 @@ def _send_via_providers(delivery_ids: Sequence[int], channel: str) -> dict:
                     send_tasks_enqueue(rows=rows.values_list("pk", "channel", "priority"))
                 counts["handed_back"] = len(rest)
                 break
-            delivery = _claim(delivery_id)
+            delivery = delivery_claim(delivery_id=delivery_id)
             if delivery is None:
                 continue
+            delivery.subscriber = subscribers.get(delivery.subscriber_id)
             outcome = _send_one(
                 delivery, channel, pool, renderer, notifications, conditions, schema
             )

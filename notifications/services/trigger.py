@@ -15,7 +15,7 @@ from rest_framework.exceptions import ValidationError
 
 from notifications.models import Notification, Subscriber, Topic
 from notifications.rendering import subscriber_context
-from notifications.selectors.config import route_get_active
+from notifications.selectors.config import route_resolve
 from notifications.services.subscribers import subscribers_bulk_upsert, subscribers_ensure
 from platform_core.api.errors import ApiError
 from platform_core.taskbase import enqueue
@@ -133,7 +133,7 @@ def event_trigger(
             )
             if existing:
                 return _replay_or_conflict(existing, key, fingerprint)
-            route = route_get_active(event=data["event"])
+            route = route_resolve(event=data["event"])
             if route is None:
                 raise ApiError(
                     "unknown_event",
@@ -145,9 +145,9 @@ def event_trigger(
             now = timezone.now()
             notification = Notification.objects.create(
                 event=data["event"],
-                route=route,
-                workflow=route.workflow,
-                priority=data.get("priority") or route.priority,
+                route_id=route[0],
+                workflow_id=route[1],
+                priority=data.get("priority") or route[2],
                 transaction_id=key,
                 request_hash=fingerprint,
                 payload=data.get("payload") or {},

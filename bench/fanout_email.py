@@ -1,0 +1,125 @@
+"""Benchmark: one trigger to a topic of N subscribers on the email channel, through SMTP.
+
+A local SMTP sink (aiosmtpd, in this process) receives every message; the real SMTP
+connector sends them, one connection per batch. Prints seconds until every delivery is sent,
+deliveries/s, messages received, and the peak RSS of every worker process.
+
+Usage: python bench/fanout_email.py [--subscribers 10000] [--concurrency 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import threading
+import time
+
+import harness
+from aiosmtpd.controller import Controller
+from django.db.models import Max
+from django.utils import timezone
+
+
+class Sink:
+    """Counts messages; keeps nothing."""
+
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.count += 1
+        return "250 OK"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+
+    sink = Sink()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    env = harness.bench_env()
+    print(f"machine: {harness.machine()}")
+    harness.prepare(env=env)
+    tenant, _ = harness.create_tenant()
+    from notifications.models import Delivery, Integration, Route, Template, Workflow, WorkflowStep
+    from notifications.services.trigger import event_trigger
+
+    with harness.in_schema(tenant.schema_name):
+        harness.bulk_subscribers(
+            count=args.subscribers, topic_key="everyone", email_domain="example.com"
+        )
+        Template.objects.create(
+            key="shipped",
+            channel="email",
+            subject="Order {{ payload.order_id }} shipped",
+            body="<p>Hi {{ subscriber.first_name }},</p><p>order <b>{{ payload.order_id }}</b> "
+            'is on its way. <a href="https://shop.example.com/o/1">Track it</a></p>',
+        )
+        Integration.objects.create(
+            channel="email",
+            provider="smtp",
+            name="sink",
+            settings={
+                "host": "127.0.0.1",
+                "port": port,
+                "use_tls": False,
+                "from_email": "bench@clarion.test",
+            },
+        )
+        workflow = Workflow.objects.create(key="email", name="Email")
+        WorkflowStep.objects.create(
+            workflow=workflow, position=0, type="send", channel="email", template_key="shipped"
+        )
+        Route.objects.create(event="bench.email", workflow=workflow, priority="normal")
+
+    processes = harness.Processes(env)
+    try:
+        worker = processes.worker("normal", args.concurrency)
+        harness.wait_for_workers(["worker-normal"])
+        with harness.in_schema(tenant.schema_name), harness.RssSampler({"normal": worker}) as rss:
+            data = {
+                "event": "bench.email",
+                "to": [{"topic": "everyone"}],
+                "payload": {"order_id": "E-1"},
+            }
+            cpu_before = harness.cpu_seconds()
+            started = time.perf_counter()
+            triggered_at = timezone.now()
+            notification_id = event_trigger(data=data, raw=data).body["notification_id"]
+            deliveries = Delivery.objects.filter(notification_id=notification_id)
+            while (
+                not deliveries.exists()
+                or deliveries.filter(status__in=["queued", "sending"]).exists()
+            ):
+                if time.perf_counter() - started > args.timeout:
+                    raise SystemExit("timed out")
+                time.sleep(0.5)
+            wall = time.perf_counter() - started
+            cpu_after = harness.cpu_seconds()
+            sent = deliveries.filter(status="sent").count()
+            last = deliveries.aggregate(last=Max("sent_at"))["last"]
+            elapsed = (last - triggered_at).total_seconds()
+        print(
+            f"email fan-out: {sent} of {args.subscribers} sent in {elapsed:.2f} s "
+            f"= {sent / elapsed:,.0f} emails/s end to end through SMTP "
+            f"(worker concurrency {args.concurrency}); the sink received {sink.count}"
+        )
+        print(harness.cpu_report(cpu_before, cpu_after, wall))
+        print("peak RSS per worker process:")
+        print(rss.report())
+    finally:
+        processes.stop()
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()
