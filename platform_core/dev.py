@@ -102,6 +102,9 @@ def demo() -> int:
     metrics_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     supervisor = Supervisor(log_dir=embedded.data_dir() / "logs", env=env)
+    mailbox = embedded.data_dir() / "mailbox"
+    smtp_port = env.setdefault("DEMO_SMTP_PORT", "1025")
+    env["DEMO_MAILBOX"] = str(mailbox)
 
     def shutdown(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt
@@ -111,6 +114,21 @@ def demo() -> int:
         _say("migrating the shared and tenant schemas ...")
         _manage("migrate_schemas", "--noinput", env={**env, "LOG_LEVEL": "WARNING"}, capture=True)
         banner = _manage("demo_setup", env=env, capture=True)
+        # A local mail sink: the demo tenant's SMTP integration delivers into a Maildir.
+        supervisor.start(
+            "mail-sink",
+            [
+                PYTHON,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                f"127.0.0.1:{smtp_port}",
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                str(mailbox),
+            ],
+        )
         _say(f"starting web on http://localhost:{port}, workers and beat ...")
         supervisor.start(
             "web",

@@ -163,7 +163,8 @@ def _insert_deliveries(
                  provider_message_id, digest_key, created_at, updated_at)
             SELECT %(notification)s, s.id, s.subscriber_id, %(step)s, %(channel)s, %(template)s,
                    '', '', %(priority)s, {status_sql}, 0, %(max_attempts)s,
-                   CASE WHEN %(delayed)s THEN %(due)s::timestamptz END,
+                   CASE WHEN %(delayed)s AND NOT ({opted_out} OR {missing})
+                        THEN %(due)s::timestamptz END,
                    CASE WHEN %(delayed)s THEN NULL ELSE %(now)s::timestamptz END,
                    {error_sql}, '', '', %(digest_key)s, %(now)s, %(now)s
             FROM notifications_subscriber s

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
+from notifications.demo import demo_seed
 from tenants.models import ApiKey, Tenant
 from tenants.services import api_key_create, tenant_admin_create, tenant_create
 
@@ -37,7 +38,12 @@ class Command(BaseCommand):
             )
             _, secret = api_key_create(tenant=tenant, name=KEY_NAME)
         tenant_admin_create(tenant=tenant, email=email, password=password)
+        with schema_context(tenant.schema_name):
+            demo_seed(
+                smtp_host="127.0.0.1", smtp_port=int(os.environ.get("DEMO_SMTP_PORT", "1025"))
+            )
 
+        mailbox = os.environ.get("DEMO_MAILBOX", ".data/mailbox")
         self.stdout.write(
             "\n".join(
                 [
@@ -50,7 +56,16 @@ class Command(BaseCommand):
                     "  Health          http://localhost:{PORT}/healthz  /readyz  /metrics",
                     f"  API key (demo)  {secret}",
                     "",
-                    f"  curl -H 'Authorization: ApiKey {secret}' http://{DEMO_HOST}:{{PORT}}/api/v1/tenant",
+                    f"  Mail sink       emails land in {mailbox}",
+                    "",
+                    "  Try it:",
+                    f"  curl -X POST http://{DEMO_HOST}:{{PORT}}/api/v1/events/trigger \\",
+                    f"       -H 'Authorization: ApiKey {secret}' \\",
+                    "       -H 'Content-Type: application/json' \\",
+                    '       -d \'{"event": "order.shipped", "to": [{"topic": "customers"}], '
+                    '"payload": {"order_id": "A-1"}}\'',
+                    f"  curl -H 'Authorization: ApiKey {secret}' "
+                    f"http://{DEMO_HOST}:{{PORT}}/api/v1/inbox/ada/messages",
                     "",
                 ]
             )
