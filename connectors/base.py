@@ -107,6 +107,9 @@ class Connector:
 
 # --- helpers shared by the connector modules -------------------------------------------------
 
+REQUIRED = "This field is required."
+NOT_A_URL = "Enter an http(s) URL."
+
 
 def provider_timeout() -> tuple[float, float]:
     """The (connect, read) timeout in seconds for every provider call, from Django settings."""
@@ -157,6 +160,15 @@ def is_http_url(value: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def url_setting_errors(settings: dict[str, Any], *names: str) -> dict[str, list[str]]:
+    """ConfigError fields for the optional URL settings that are set but not http(s) URLs."""
+    return {
+        f"settings.{name}": [NOT_A_URL]
+        for name in names
+        if settings.get(name) not in (None, "") and not is_http_url(settings[name])
+    }
+
+
 class HttpConnector(Connector):
     """A connector that speaks HTTP through `requests`, with explicit timeouts everywhere.
 
@@ -197,16 +209,33 @@ class HttpConnector(Connector):
             raise PermanentError(f"{what}: {type(exc).__name__}") from None
 
 
+def is_transient_status(status: int) -> bool:
+    """408 (request timeout), 429 (too many requests) and 5xx are worth retrying."""
+    return status in (408, 429) or status >= 500
+
+
+def status_error(status: int, text: str, retry_after: str | None = None) -> ConnectorError:
+    """The error for a provider's non-success HTTP status; `retry_after` is the raw header."""
+    if is_transient_status(status):
+        return TransientError(
+            text, response_code=status, retry_after=retry_after_seconds(retry_after)
+        )
+    return PermanentError(text, response_code=status)
+
+
 def http_error(response: requests.Response, what: str, detail: str = "") -> ConnectorError:
     """Classify a non-2xx HTTP response: 408, 429 and 5xx are transient, the rest permanent."""
     status = response.status_code
     text = f"{what}: HTTP {status}" + (f" {redact(detail)}" if detail else "")
-    if status in (408, 429) or status >= 500:
-        return TransientError(
-            text,
-            response_code=status,
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-        )
     if 300 <= status < 400:
-        return PermanentError(f"{text} (redirects are not followed)", response_code=status)
-    return PermanentError(text, response_code=status)
+        text += " (redirects are not followed)"
+    return status_error(status, text, response.headers.get("Retry-After"))
+
+
+def json_object(response: Any) -> dict[str, Any]:
+    """A provider response's JSON body when it is an object, else {} (no body, not JSON, a list)."""
+    try:
+        body = response.json()
+    except (AttributeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -12,6 +12,7 @@ from typing import Any
 from standardwebhooks import Webhook
 
 from connectors.base import (
+    REQUIRED,
     ConfigError,
     HttpConnector,
     PermanentError,
@@ -20,10 +21,10 @@ from connectors.base import (
     SendResult,
     http_error,
     is_http_url,
+    url_setting_errors,
 )
 from connectors.registry import register
 
-REQUIRED = "This field is required."
 EVENT_TYPE = "notification.delivery"
 USER_AGENT = "Clarion-Webhooks/1"
 
@@ -101,9 +102,7 @@ class WebhookConnector(HttpConnector):
     @classmethod
     def validate_config(cls, settings: dict[str, Any], credentials: dict[str, Any]) -> None:
         """Raise ConfigError naming every invalid setting or credential."""
-        errors: dict[str, list[str]] = {}
-        if settings.get("url") not in (None, "") and not is_http_url(settings["url"]):
-            errors["settings.url"] = ["Enter an http(s) URL."]
+        errors = url_setting_errors(settings, "url")
         if problems := _secret_errors(credentials.get("secret")):
             errors["credentials.secret"] = problems
         if errors:
@@ -178,9 +177,7 @@ class SlackConnector(HttpConnector):
     @classmethod
     def validate_config(cls, settings: dict[str, Any], credentials: dict[str, Any]) -> None:
         """Raise ConfigError naming every invalid setting."""
-        errors: dict[str, list[str]] = {}
-        if settings.get("url") not in (None, "") and not is_http_url(settings["url"]):
-            errors["settings.url"] = ["Enter an http(s) URL."]
+        errors = url_setting_errors(settings, "url")
         link_text = settings.get("link_text")
         if link_text is not None and (not isinstance(link_text, str) or not link_text.strip()):
             errors["settings.link_text"] = ["Enter a non-empty text."]

@@ -31,6 +31,7 @@ from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.validators import validate_email
 
 from connectors.base import (
+    REQUIRED,
     ConfigError,
     Connector,
     ConnectorError,
@@ -40,13 +41,13 @@ from connectors.base import (
     SendResult,
     TransientError,
     is_http_url,
+    json_object,
     provider_timeout,
     redact,
-    retry_after_seconds,
+    status_error,
 )
 from connectors.registry import register
 
-REQUIRED = "This field is required."
 DELIVERY_HEADER = "X-Clarion-Delivery"
 
 
@@ -105,11 +106,70 @@ def build_email(
     return email
 
 
+def _sender_errors(settings: dict[str, Any]) -> dict[str, list[str]]:
+    """ConfigError fields for `from_email` (required) and `reply_to` (optional)."""
+    errors: dict[str, list[str]] = {}
+    if problems := _address_errors(settings.get("from_email")):
+        errors["settings.from_email"] = problems
+    if problems := _address_errors(settings.get("reply_to"), required=False):
+        errors["settings.reply_to"] = problems
+    return errors
+
+
+class _BackendConnector(Connector):
+    """What the SMTP and anymail connectors share: a Django email backend per batch.
+
+    Subclasses implement `_open()` (the backend, connected at the first send) and `_close()`.
+    Settings: `from_email`, optional `reply_to`.
+    """
+
+    def __init__(self, settings: dict[str, Any], credentials: dict[str, Any]):
+        super().__init__(settings, credentials)
+        self._backend: Any = None
+        self._in_session = False
+
+    @contextmanager
+    def session(self) -> Iterator[Connector]:
+        """Reuse one connection (SMTP) or HTTP session (an ESP's API) for the whole batch."""
+        self._in_session = True
+        try:
+            yield self
+        finally:
+            self._in_session = False
+            self._close()
+
+    @contextmanager
+    def _sending(self) -> Iterator[None]:
+        """Around one send: outside a session, the connection closes after it."""
+        try:
+            yield
+        finally:
+            if not self._in_session:
+                self._close()
+
+    def _email(
+        self, message: RenderedMessage, recipient: Recipient, headers: dict[str, str]
+    ) -> EmailMultiAlternatives:
+        return build_email(
+            message,
+            recipient,
+            from_email=self.settings["from_email"],
+            reply_to=self.settings.get("reply_to"),
+            headers=headers,
+        )
+
+    def _open(self) -> Any:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+
 # --- smtp ------------------------------------------------------------------------------------
 
 
 @register
-class SmtpConnector(Connector):
+class SmtpConnector(_BackendConnector):
     """Any SMTP server through Django's SMTP backend; one connection per batch.
 
     settings: `host`, `port`, `use_tls` (STARTTLS, default false), `use_ssl` (implicit TLS,
@@ -119,11 +179,7 @@ class SmtpConnector(Connector):
 
     key = "smtp"
     channel = "email"
-
-    def __init__(self, settings: dict[str, Any], credentials: dict[str, Any]):
-        super().__init__(settings, credentials)
-        self._backend: SmtpBackend | None = None
-        self._in_session = False
+    _backend: SmtpBackend | None
 
     @classmethod
     def validate_config(cls, settings: dict[str, Any], credentials: dict[str, Any]) -> None:
@@ -142,10 +198,7 @@ class SmtpConnector(Connector):
                 errors[f"settings.{flag}"] = ["Must be true or false."]
         if settings.get("use_tls") is True and settings.get("use_ssl") is True:
             errors["settings.use_ssl"] = ["use_tls (STARTTLS) and use_ssl cannot both be true."]
-        if problems := _address_errors(settings.get("from_email")):
-            errors["settings.from_email"] = problems
-        if problems := _address_errors(settings.get("reply_to"), required=False):
-            errors["settings.reply_to"] = problems
+        errors.update(_sender_errors(settings))
         username, password = credentials.get("username"), credentials.get("password")
         for name, value in (("username", username), ("password", password)):
             if value is not None and not isinstance(value, str):
@@ -157,38 +210,20 @@ class SmtpConnector(Connector):
         if errors:
             raise ConfigError(errors)
 
-    @contextmanager
-    def session(self) -> Iterator[Connector]:
-        """Reuse one SMTP connection, opened at the first send, for the whole batch."""
-        self._in_session = True
-        try:
-            yield self
-        finally:
-            self._in_session = False
-            self._close()
-
     def send(
         self, message: RenderedMessage, recipient: Recipient, *, idempotency_key: str
     ) -> SendResult:
         """Send one email; the Message-ID derives from the idempotency key and is returned."""
-        from_email = self.settings["from_email"]
-        message_id = message_id_for(idempotency_key, from_email)
-        email = build_email(
-            message,
-            recipient,
-            from_email=from_email,
-            reply_to=self.settings.get("reply_to"),
-            headers={"Message-ID": message_id, DELIVERY_HEADER: idempotency_key},
+        message_id = message_id_for(idempotency_key, self.settings["from_email"])
+        email = self._email(
+            message, recipient, {"Message-ID": message_id, DELIVERY_HEADER: idempotency_key}
         )
-        try:
-            backend = self._open()
-            backend.send_messages([email])
-        except (OSError, ValueError) as exc:  # smtplib.SMTPException is an OSError
-            self._close_if_broken(exc)
-            raise _smtp_error(exc) from None
-        finally:
-            if not self._in_session:
-                self._close()
+        with self._sending():
+            try:
+                self._open().send_messages([email])
+            except (OSError, ValueError) as exc:  # smtplib.SMTPException is an OSError
+                self._close_if_broken(exc)
+                raise _smtp_error(exc) from None
         return SendResult(provider_message_id=message_id, response_code=250)
 
     def _open(self) -> SmtpBackend:
@@ -343,7 +378,7 @@ def anymail_esps() -> tuple[str, ...]:
 
 
 @register
-class AnymailConnector(Connector):
+class AnymailConnector(_BackendConnector):
     """An ESP's HTTP API through django-anymail; provider string `anymail:<esp>`.
 
     The ESP is carried by the class: `AnymailConnector.for_esp("postmark")` (what the registry
@@ -369,8 +404,6 @@ class AnymailConnector(Connector):
             self.esp = esp
         if not self.esp:
             raise ValueError("use AnymailConnector.for_esp(<esp>) or pass esp=")
-        self._backend: Any = None
-        self._in_session = False
 
     @classmethod
     def for_esp(cls, esp: str) -> type[AnymailConnector]:
@@ -384,11 +417,7 @@ class AnymailConnector(Connector):
         """Raise ConfigError naming every invalid setting or credential."""
         if not cls.esp:
             raise ConfigError({"provider": ["Name the ESP: anymail:<esp>."]})
-        errors: dict[str, list[str]] = {}
-        if problems := _address_errors(settings.get("from_email")):
-            errors["settings.from_email"] = problems
-        if problems := _address_errors(settings.get("reply_to"), required=False):
-            errors["settings.reply_to"] = problems
+        errors = _sender_errors(settings)
         required_settings, required_credentials = _ESP_REQUIRED.get(cls.esp, ((), ()))
         for name in required_settings:
             if not settings.get(name):
@@ -432,41 +461,23 @@ class AnymailConnector(Connector):
         options["fail_silently"] = False
         return backend_class(**options)
 
-    @contextmanager
-    def session(self) -> Iterator[Connector]:
-        """Reuse one HTTP session (keep-alive) to the ESP for the whole batch."""
-        self._in_session = True
-        try:
-            yield self
-        finally:
-            self._in_session = False
-            self._close()
-
     def send(
         self, message: RenderedMessage, recipient: Recipient, *, idempotency_key: str
     ) -> SendResult:
         """Send one email through the ESP's API; returns the ESP's message id."""
-        email = build_email(
-            message,
-            recipient,
-            from_email=self.settings["from_email"],
-            reply_to=self.settings.get("reply_to"),
-            headers={DELIVERY_HEADER: idempotency_key},
-        )
+        email = self._email(message, recipient, {DELIVERY_HEADER: idempotency_key})
         # Anymail sends metadata as the ESP's custom args / tags, echoed back in its webhooks.
         email.metadata = {"clarion_delivery": idempotency_key}
-        try:
-            backend = self._open()
-            session = getattr(backend, "session", None)
-            if self.esp == "resend" and session is not None:
-                # https://resend.com/docs/dashboard/emails/idempotency-keys
-                session.headers["Idempotency-Key"] = idempotency_key
-            backend.send_messages([email])
-        except (AnymailError, ImproperlyConfigured, ImportError) as exc:
-            raise _anymail_error(exc, self.esp) from None
-        finally:
-            if not self._in_session:
-                self._close()
+        with self._sending():
+            try:
+                backend = self._open()
+                session = getattr(backend, "session", None)
+                if self.esp == "resend" and session is not None:
+                    # https://resend.com/docs/dashboard/emails/idempotency-keys
+                    session.headers["Idempotency-Key"] = idempotency_key
+                backend.send_messages([email])
+            except (AnymailError, ImproperlyConfigured, ImportError) as exc:
+                raise _anymail_error(exc, self.esp) from None
         status = email.anymail_status
         message_id = status.message_id
         if isinstance(message_id, set):
@@ -508,18 +519,14 @@ def _improperly_installed(esp: str, exc: BaseException) -> str:
 
 def _esp_error_detail(response: Any) -> str:
     """A short, redacted error code or message from an ESP's JSON error body."""
-    try:
-        body = response.json()
-    except (AttributeError, ValueError):
-        return ""
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            body = errors[0]
-        for key in ("ErrorCode", "code", "error", "message", "Message", "name"):
-            value = body.get(key)
-            if value not in (None, "", 0):
-                return redact(value if isinstance(value, str) else json.dumps(value), 120)
+    body = json_object(response)
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        body = errors[0]
+    for key in ("ErrorCode", "code", "error", "message", "Message", "name"):
+        value = body.get(key)
+        if value not in (None, "", 0):
+            return redact(value if isinstance(value, str) else json.dumps(value), 120)
     return ""
 
 
@@ -547,13 +554,7 @@ def _anymail_error(exc: BaseException, esp: str) -> ConnectorError:
         response = exc.response
         detail = _esp_error_detail(response)
         text = f"{what}: HTTP {status}" + (f" ({detail})" if detail else "")
-        if status in (408, 429) or status >= 500:
-            headers = getattr(response, "headers", None) or {}
-            return TransientError(
-                text,
-                response_code=status,
-                retry_after=retry_after_seconds(headers.get("Retry-After")),
-            )
-        return PermanentError(text, response_code=status)
+        headers = getattr(response, "headers", None) or {}
+        return status_error(status, text, headers.get("Retry-After"))
     # Unsupported feature, serialization error, cancelled send: retrying changes nothing.
     return PermanentError(f"{what}: {type(exc).__name__}")

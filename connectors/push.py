@@ -12,8 +12,9 @@ import binascii
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import google.auth.exceptions
@@ -24,6 +25,7 @@ from py_vapid import Vapid, Vapid01
 from pywebpush import WebPushException, webpush
 
 from connectors.base import (
+    REQUIRED,
     ConfigError,
     ConnectorError,
     HttpConnector,
@@ -34,41 +36,65 @@ from connectors.base import (
     TransientError,
     http_error,
     is_http_url,
+    is_transient_status,
+    json_object,
     provider_timeout,
     redact,
-    retry_after_seconds,
+    status_error,
+    url_setting_errors,
 )
 from connectors.registry import register
 
-REQUIRED = "This field is required."
 FCM_API = "https://fcm.googleapis.com"
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
 
-@dataclass
-class _Fanout:
-    """The outcome of sending one delivery to each of a subscriber's devices."""
+_Device = TypeVar("_Device")
 
-    sent: list[str] = field(default_factory=list)
-    gone: int = 0
-    transient: list[TransientError] = field(default_factory=list)
+# What sending to one device gave: its message id; None when this token or subscription is
+# gone for good; or the error, transient (retry the delivery) or permanent (the same for
+# every device, so the others are not tried).
+_DeviceOutcome = str | ConnectorError | None
+
+
+def _devices(recipient: Recipient, key: str, none_error: str) -> list[Any]:
+    """The subscriber's non-empty device tokens or subscriptions; PermanentError if none."""
+    devices = [d for d in recipient.credentials.get(key) or [] if d]
+    if not devices:
+        raise PermanentError(none_error)
+    return devices
+
+
+def _fan_out(
+    what: str, devices: list[_Device], send_one: Callable[[_Device], _DeviceOutcome]
+) -> SendResult:
+    """Send to each device; one success makes the delivery sent (see the module docstring)."""
+    sent: list[str] = []
+    transient: list[TransientError] = []
     fatal: ConnectorError | None = None
-
-    def result(self, what: str, total: int) -> SendResult:
-        if self.sent:
-            return SendResult(provider_message_id=self.sent[0], response_code=200)
-        if self.fatal is not None:
-            raise self.fatal
-        if self.transient:
-            waits = [e.retry_after for e in self.transient if e.retry_after is not None]
-            first = self.transient[0]
-            raise TransientError(
-                str(first), response_code=first.response_code, retry_after=max(waits, default=None)
-            )
-        raise PermanentError(
-            f"{what}: all {total} of the subscriber's devices are unregistered or refused"
+    for device in devices:
+        outcome = send_one(device)
+        if isinstance(outcome, str):
+            sent.append(outcome)
+        elif isinstance(outcome, TransientError):
+            transient.append(outcome)
+        elif outcome is not None:
+            fatal = outcome
+            break
+    if sent:
+        return SendResult(provider_message_id=sent[0], response_code=200)
+    if fatal is not None:
+        raise fatal
+    if transient:
+        waits = [e.retry_after for e in transient if e.retry_after is not None]
+        first = transient[0]
+        raise TransientError(
+            str(first), response_code=first.response_code, retry_after=max(waits, default=None)
         )
+    raise PermanentError(
+        f"{what}: all {len(devices)} of the subscriber's devices are unregistered or refused"
+    )
 
 
 def _fcm_reserved(key: str) -> bool:
@@ -93,7 +119,7 @@ def _string_data(message: RenderedMessage, idempotency_key: str) -> dict[str, st
 
 
 class _TokenEndpointError(Exception):
-    def __init__(self, status: int, error: str, retry_after: float | None):
+    def __init__(self, status: int, error: str, retry_after: str | None):
         super().__init__(f"token endpoint answered {status}")
         self.status, self.error, self.retry_after = status, error, retry_after
 
@@ -114,9 +140,7 @@ class _TokenRequest(google.auth.transport.requests.Request):
                 error = str(json.loads(response.data).get("error", ""))
             except (ValueError, AttributeError):
                 error = ""
-            raise _TokenEndpointError(
-                response.status, error, retry_after_seconds(response.headers.get("Retry-After"))
-            )
+            raise _TokenEndpointError(response.status, error, response.headers.get("Retry-After"))
         return response
 
 
@@ -188,9 +212,7 @@ class FcmConnector(HttpConnector):
             errors["settings.project_id"] = [REQUIRED]
         elif not isinstance(project_id, str) or "/" in project_id:
             errors["settings.project_id"] = ["Enter the Firebase project id."]
-        for name in ("base_url", "token_url"):
-            if settings.get(name) not in (None, "") and not is_http_url(settings[name]):
-                errors[f"settings.{name}"] = ["Enter an http(s) URL."]
+        errors.update(url_setting_errors(settings, "base_url", "token_url"))
         raw = credentials.get("service_account_json")
         if not raw:
             errors["credentials.service_account_json"] = [REQUIRED]
@@ -215,44 +237,28 @@ class FcmConnector(HttpConnector):
         self, message: RenderedMessage, recipient: Recipient, *, idempotency_key: str
     ) -> SendResult:
         """Send to each of the subscriber's device tokens; returns the first FCM message name."""
-        tokens = [t for t in recipient.credentials.get("device_tokens") or [] if t]
-        if not tokens:
-            raise PermanentError("fcm: the subscriber has no device tokens")
+        tokens = _devices(recipient, "device_tokens", "fcm: the subscriber has no device tokens")
         access_token = self._access_token()
         base_url = (self.settings.get("base_url") or FCM_API).rstrip("/")
         url = f"{base_url}/v1/projects/{quote(self.settings['project_id'], safe='')}/messages:send"
+        notification = {"title": message.subject, "body": message.body}
         data = _string_data(message, idempotency_key)
-        outcome = _Fanout()
-        for token in tokens:
-            body = {
-                "message": {
-                    "token": token,
-                    "notification": {"title": message.subject, "body": message.body},
-                    "data": data,
-                }
-            }
+
+        def send_one(token: str) -> _DeviceOutcome:
             try:
                 response = self._post(
                     url,
                     what="fcm",
-                    json=body,
+                    json={"message": {"token": token, "notification": notification, "data": data}},
                     headers={"Authorization": f"Bearer {access_token}"},
                 )
             except TransientError as exc:
-                outcome.transient.append(exc)
-                continue
+                return exc
             if response.status_code == 200:
-                outcome.sent.append(str(_json(response).get("name", "")))
-                continue
-            verdict = self._classify(response)
-            if verdict is None:
-                outcome.gone += 1
-            elif isinstance(verdict, TransientError):
-                outcome.transient.append(verdict)
-            else:
-                outcome.fatal = verdict
-                break
-        return outcome.result("fcm", len(tokens))
+                return str(json_object(response).get("name", ""))
+            return self._classify(response)
+
+        return _fan_out("fcm", tokens, send_one)
 
     def _token_url(self) -> str:
         return self.settings.get("token_url") or GOOGLE_TOKEN_URL
@@ -272,12 +278,8 @@ class FcmConnector(HttpConnector):
             what = f"fcm: token endpoint HTTP {exc.status}" + (
                 f" ({exc.error})" if exc.error else ""
             )
-            if exc.status in (408, 429) or exc.status >= 500:
-                raise TransientError(
-                    what, response_code=exc.status, retry_after=exc.retry_after
-                ) from None
-            # invalid_grant, unauthorized_client...: the key is revoked or wrong.
-            raise PermanentError(what, response_code=exc.status) from None
+            # Permanent for invalid_grant, unauthorized_client...: the key is revoked or wrong.
+            raise status_error(exc.status, what, exc.retry_after) from None
         except google.auth.exceptions.TransportError:
             raise TransientError("fcm: token endpoint unreachable") from None
         except google.auth.exceptions.RefreshError as exc:
@@ -290,7 +292,7 @@ class FcmConnector(HttpConnector):
     def _classify(self, response: requests.Response) -> ConnectorError | None:
         """None when this token is bad; otherwise the error for the whole delivery."""
         status = response.status_code
-        error = _json(response).get("error")
+        error = json_object(response).get("error")
         if not isinstance(error, dict):
             error = {}
         fcm_code = next(
@@ -312,14 +314,6 @@ class FcmConnector(HttpConnector):
             _forget_credentials(self.credentials["service_account_json"], self._token_url())
             return TransientError(f"fcm: HTTP 401 {detail}".strip(), response_code=401)
         return http_error(response, "fcm", detail)
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 # --- webpush ---------------------------------------------------------------------------------
@@ -391,9 +385,9 @@ class WebPushConnector(HttpConnector):
         self, message: RenderedMessage, recipient: Recipient, *, idempotency_key: str
     ) -> SendResult:
         """Encrypt and POST the payload to each of the subscriber's push subscriptions."""
-        subscriptions = [s for s in recipient.credentials.get("subscriptions") or [] if s]
-        if not subscriptions:
-            raise PermanentError("webpush: the subscriber has no push subscriptions")
+        subscriptions = _devices(
+            recipient, "subscriptions", "webpush: the subscriber has no push subscriptions"
+        )
         vapid = _vapid_key(self.credentials["vapid_private_key"])
         payload = json.dumps(
             {
@@ -407,12 +401,11 @@ class WebPushConnector(HttpConnector):
             default=str,
         )
         headers = {"Urgency": self.settings["urgency"]} if self.settings.get("urgency") else None
-        outcome = _Fanout()
-        for subscription in subscriptions:
+
+        def send_one(subscription: Any) -> _DeviceOutcome:
             endpoint = subscription.get("endpoint") if isinstance(subscription, dict) else None
             if not is_http_url(endpoint):
-                outcome.gone += 1
-                continue
+                return None
             try:
                 response = webpush(
                     subscription_info=subscription,
@@ -427,27 +420,17 @@ class WebPushConnector(HttpConnector):
                     requests_session=self._http,
                 )
             except WebPushException as exc:
-                verdict = _webpush_error(exc)
-                if verdict is None:
-                    outcome.gone += 1
-                elif isinstance(verdict, TransientError):
-                    outcome.transient.append(verdict)
-                else:
-                    outcome.fatal = verdict
-                    break
-                continue
+                return _webpush_error(exc)
             except requests.Timeout:
-                outcome.transient.append(TransientError("webpush: timed out"))
-                continue
+                return TransientError("webpush: timed out")
             except requests.ConnectionError:
-                outcome.transient.append(TransientError("webpush: connection failed"))
-                continue
+                return TransientError("webpush: connection failed")
             except (ValueError, TypeError, KeyError, binascii.Error):
                 # Malformed subscription keys: this browser's subscription is unusable.
-                outcome.gone += 1
-                continue
-            outcome.sent.append(response.headers.get("Location") or idempotency_key)
-        return outcome.result("webpush", len(subscriptions))
+                return None
+            return response.headers.get("Location") or idempotency_key
+
+        return _fan_out("webpush", subscriptions, send_one)
 
 
 def _webpush_error(exc: WebPushException) -> ConnectorError | None:
@@ -461,15 +444,9 @@ def _webpush_error(exc: WebPushException) -> ConnectorError | None:
     # another application server key).
     if status in (400, 403, 404, 410):
         return None
-    response = exc.response
-    if status in (408, 429) or status >= 500:
-        return TransientError(
-            f"webpush: HTTP {status}",
-            response_code=status,
-            retry_after=retry_after_seconds(exc.retry_after),
-        )
-    # 401 VAPID refused, 413 payload too large: the same for every device.
-    detail = redact(getattr(response, "text", "") or "", 80)
-    return PermanentError(
-        f"webpush: HTTP {status}" + (f" {detail}" if detail else ""), response_code=status
-    )
+    text = f"webpush: HTTP {status}"
+    if not is_transient_status(status):
+        # 401 VAPID refused, 413 payload too large: the same for every device.
+        if detail := redact(getattr(exc.response, "text", "") or "", 80):
+            text += f" {detail}"
+    return status_error(status, text, exc.retry_after)

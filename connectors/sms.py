@@ -9,6 +9,7 @@ from typing import Any, TextIO
 import phonenumbers
 
 from connectors.base import (
+    REQUIRED,
     ConfigError,
     Connector,
     HttpConnector,
@@ -17,12 +18,12 @@ from connectors.base import (
     RenderedMessage,
     SendResult,
     http_error,
-    is_http_url,
+    json_object,
     redact,
+    url_setting_errors,
 )
 from connectors.registry import register
 
-REQUIRED = "This field is required."
 TWILIO_API = "https://api.twilio.com"
 _SID = re.compile(r"^[A-Za-z0-9]+$")
 
@@ -86,11 +87,7 @@ class TwilioConnector(HttpConnector):
             errors["settings.account_sid"] = ["Enter the account SID (letters and digits)."]
         if problems := _e164_errors(settings.get("from_number")):
             errors["settings.from_number"] = problems
-        if settings.get("base_url") not in (None, "") and not is_http_url(settings["base_url"]):
-            errors["settings.base_url"] = ["Enter an http(s) URL."]
-        callback = settings.get("status_callback")
-        if callback not in (None, "") and not is_http_url(callback):
-            errors["settings.status_callback"] = ["Enter an http(s) URL."]
+        errors.update(url_setting_errors(settings, "base_url", "status_callback"))
         token = credentials.get("auth_token")
         if not token or not isinstance(token, str):
             errors["credentials.auth_token"] = [REQUIRED]
@@ -138,12 +135,7 @@ def _twilio_detail(response: Any) -> str:
 
     https://www.twilio.com/docs/api/errors
     """
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
+    body = json_object(response)
     code, text = body.get("code"), body.get("message")
     parts = [f"code {code}" if code else "", redact(text, 160) if text else ""]
     return ": ".join(part for part in parts if part)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
-from connectors.base import Recipient, RenderedMessage
+from connectors.base import ConfigError, Connector, Recipient, RenderedMessage
 
 
 @pytest.fixture
@@ -34,3 +37,20 @@ def short_timeouts(settings):
     settings.PROVIDER_CONNECT_TIMEOUT_SECONDS = 0.5
     settings.PROVIDER_TIMEOUT_SECONDS = 0.3
     return settings
+
+
+@pytest.fixture
+def refused_fields() -> Callable[[type[Connector], dict[str, Any], dict[str, Any]], set[str]]:
+    """`refused_fields(cls, settings, credentials)`: the fields `validate_config` names.
+
+    Fails the test when `validate_config` accepts the configuration.
+    """
+
+    def refused(
+        cls: type[Connector], settings: dict[str, Any], credentials: dict[str, Any]
+    ) -> set[str]:
+        with pytest.raises(ConfigError) as caught:
+            cls.validate_config(settings, credentials)
+        return set(caught.value.fields)
+
+    return refused

@@ -4,17 +4,24 @@ import socket
 
 import pytest
 
-from connectors.base import ConfigError, PermanentError, Recipient, RenderedMessage, TransientError
+from connectors.base import PermanentError, Recipient, RenderedMessage, TransientError
 from connectors.email import SmtpConnector, message_id_for
+from connectors.registry import build_connector
 from tests.fakes import FakeSmtpServer
 
 FROM = "Acme <noreply@acme.example>"
 
 
-def smtp_for(server, **settings) -> SmtpConnector:
+def smtp_for(server, credentials=None, **settings) -> SmtpConnector:
     config = {"host": server.host, "port": server.port, "from_email": FROM, **settings}
-    SmtpConnector.validate_config(config, {})
-    return SmtpConnector(config, {})
+    return build_connector("smtp", config, credentials or {})
+
+
+@pytest.fixture
+def login_smtp_server():
+    """A fake SMTP server that requires AUTH as mailer / s3cret."""
+    with FakeSmtpServer(auth=("mailer", "s3cret")) as server:
+        yield server
 
 
 def test_send_delivers_text_and_html_parts_with_a_stable_message_id(
@@ -83,30 +90,29 @@ def test_sends_outside_a_session_use_a_connection_each(smtp_server, message, rec
 
 
 @pytest.mark.parametrize("stage", ["rcpt", "data"])
-def test_a_4xx_reply_is_transient(smtp_server, message, recipient, stage):
-    # given
-    smtp_server.fail_next(1, code=451, message="4.3.0 try later", stage=stage)
+@pytest.mark.parametrize(
+    ("plan", "code", "reply", "error"),
+    [
+        ("fail_next", 451, "4.3.0 <ada@example.com> try later", TransientError),
+        ("reject_next", 550, "5.1.1 <ada@example.com> unknown", PermanentError),
+    ],
+    ids=["4xx-is-transient", "5xx-is-permanent"],
+)
+def test_a_refusal_reply_is_classified_by_its_code(
+    smtp_server, message, recipient, stage, plan, code, reply, error
+):
+    # given the server refuses the message at RCPT or DATA
+    getattr(smtp_server, plan)(1, code=code, message=reply, stage=stage)
     connector = smtp_for(smtp_server)
 
     # when
-    with pytest.raises(TransientError) as caught:
+    with pytest.raises(error) as caught:
         connector.send(message, recipient, idempotency_key="k")
 
     # then
-    assert caught.value.response_code == 451
-    assert smtp_server.messages == []
-
-
-@pytest.mark.parametrize("stage", ["rcpt", "data"])
-def test_a_5xx_reply_is_permanent(smtp_server, message, recipient, stage):
-    smtp_server.reject_next(1, code=550, message="5.1.1 <ada@example.com> unknown", stage=stage)
-    connector = smtp_for(smtp_server)
-
-    with pytest.raises(PermanentError) as caught:
-        connector.send(message, recipient, idempotency_key="k")
-
-    assert caught.value.response_code == 550
+    assert caught.value.response_code == code
     assert "ada@example.com" not in str(caught.value)
+    assert smtp_server.messages == []
 
 
 def test_a_refused_message_does_not_spoil_the_rest_of_the_session(smtp_server, message):
@@ -160,38 +166,22 @@ def test_a_server_that_never_answers_times_out_as_transient(short_timeouts, mess
             connector.send(message, recipient, idempotency_key="k")
 
 
-def test_login_with_the_right_credentials_sends():
-    with FakeSmtpServer(auth=("mailer", "s3cret")) as server:
-        connector = SmtpConnector(
-            {"host": server.host, "port": server.port, "from_email": FROM},
-            {"username": "mailer", "password": "s3cret"},
-        )
+def test_login_with_the_right_credentials_sends(login_smtp_server, message, recipient):
+    connector = smtp_for(login_smtp_server, {"username": "mailer", "password": "s3cret"})
 
-        connector.send(
-            RenderedMessage(subject="s", text_body="t"),
-            Recipient("u", email="u@example.com"),
-            idempotency_key="k",
-        )
+    connector.send(message, recipient, idempotency_key="k")
 
-        assert len(server.wait_for(1)) == 1
+    assert len(login_smtp_server.wait_for(1)) == 1
 
 
-def test_an_authentication_failure_is_permanent():
-    with FakeSmtpServer(auth=("mailer", "s3cret")) as server:
-        connector = SmtpConnector(
-            {"host": server.host, "port": server.port, "from_email": FROM},
-            {"username": "mailer", "password": "wrong"},
-        )
+def test_an_authentication_failure_is_permanent(login_smtp_server, message, recipient):
+    connector = smtp_for(login_smtp_server, {"username": "mailer", "password": "wrong"})
 
-        with pytest.raises(PermanentError, match="authentication failed") as caught:
-            connector.send(
-                RenderedMessage(subject="s", text_body="t"),
-                Recipient("u", email="u@example.com"),
-                idempotency_key="k",
-            )
+    with pytest.raises(PermanentError, match="authentication failed") as caught:
+        connector.send(message, recipient, idempotency_key="k")
 
-        assert caught.value.response_code == 535
-        assert server.messages == []
+    assert caught.value.response_code == 535
+    assert login_smtp_server.messages == []
 
 
 @pytest.mark.parametrize("email", [None, "", "not-an-address"])
@@ -231,8 +221,5 @@ def test_validate_config_accepts_a_complete_configuration():
         ),
     ],
 )
-def test_validate_config_names_every_bad_field(settings, credentials, bad):
-    with pytest.raises(ConfigError) as caught:
-        SmtpConnector.validate_config(settings, credentials)
-
-    assert set(caught.value.fields) == bad
+def test_validate_config_names_every_bad_field(refused_fields, settings, credentials, bad):
+    assert refused_fields(SmtpConnector, settings, credentials) == bad

@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from google.auth import jwt
 from py_vapid import Vapid, Vapid02
 
-from connectors.base import ConfigError, PermanentError, Recipient, TransientError
+from connectors.base import PermanentError, Recipient, TransientError
 from connectors.push import FCM_SCOPE, FcmConnector, WebPushConnector
+from connectors.registry import build_connector
 
 PROJECT = "demo-project"
 SEND_PATH = f"/v1/projects/{PROJECT}/messages:send"
@@ -72,9 +73,7 @@ def fcm_api(http_server):
 def fcm(server, service_account, as_string=True) -> FcmConnector:
     settings = {"project_id": PROJECT, "base_url": server.url, "token_url": f"{server.url}/token"}
     raw = json.dumps(service_account.info) if as_string else service_account.info
-    credentials = {"service_account_json": raw}
-    FcmConnector.validate_config(settings, credentials)
-    return FcmConnector(settings, credentials)
+    return build_connector("fcm", settings, {"service_account_json": raw})
 
 
 def devices(*tokens: str) -> Recipient:
@@ -264,11 +263,8 @@ def test_fcm_without_device_tokens_is_permanent(fcm_api, service_account, messag
         ),
     ],
 )
-def test_fcm_validate_config_names_every_bad_field(settings, credentials, bad):
-    with pytest.raises(ConfigError) as caught:
-        FcmConnector.validate_config(settings, credentials)
-
-    assert set(caught.value.fields) == bad
+def test_fcm_validate_config_names_every_bad_field(refused_fields, settings, credentials, bad):
+    assert refused_fields(FcmConnector, settings, credentials) == bad
 
 
 # --- webpush ---------------------------------------------------------------------------------
@@ -314,13 +310,17 @@ def vapid() -> Vapid:
 
 def webpush_connector(vapid, **settings) -> WebPushConnector:
     config = {"vapid_subject": "mailto:ops@acme.example", **settings}
-    credentials = {"vapid_private_key": vapid.private_pem().decode()}
-    WebPushConnector.validate_config(config, credentials)
-    return WebPushConnector(config, credentials)
+    return build_connector("webpush", config, {"vapid_private_key": vapid.private_pem().decode()})
 
 
 def subscribed(*browsers: Browser) -> Recipient:
     return Recipient("user-1", credentials={"subscriptions": [b.subscription for b in browsers]})
+
+
+@pytest.fixture
+def subscriber(http_server) -> Recipient:
+    """A subscriber with one browser, subscribed at the fake push service."""
+    return subscribed(browser(http_server))
 
 
 def test_webpush_sends_an_encrypted_payload_with_vapid(http_server, vapid, message):
@@ -356,10 +356,10 @@ def test_webpush_sends_an_encrypted_payload_with_vapid(http_server, vapid, messa
     assert result.provider_message_id == f"{http_server.url}/msg/1"
 
 
-def test_webpush_default_ttl(http_server, vapid, message):
+def test_webpush_default_ttl(http_server, vapid, message, subscriber):
     http_server.respond(201)
 
-    webpush_connector(vapid).send(message, subscribed(browser(http_server)), idempotency_key="k")
+    webpush_connector(vapid).send(message, subscriber, idempotency_key="k")
 
     assert http_server.wait_for(1)[0].headers["TTL"] == "86400"
 
@@ -391,37 +391,35 @@ def test_webpush_all_subscriptions_gone_is_permanent(http_server, vapid, message
 
 
 @pytest.mark.parametrize(("status", "retry_after"), [(429, "15"), (500, None), (503, None)])
-def test_webpush_429_and_5xx_are_transient(http_server, vapid, message, status, retry_after):
+def test_webpush_429_and_5xx_are_transient(
+    http_server, vapid, message, subscriber, status, retry_after
+):
     http_server.respond(status, headers={"Retry-After": retry_after} if retry_after else {})
 
     with pytest.raises(TransientError) as caught:
-        webpush_connector(vapid).send(
-            message, subscribed(browser(http_server)), idempotency_key="k"
-        )
+        webpush_connector(vapid).send(message, subscriber, idempotency_key="k")
 
     assert caught.value.response_code == status
     assert caught.value.retry_after == (float(retry_after) if retry_after else None)
 
 
 @pytest.mark.parametrize("status", [401, 413])
-def test_webpush_vapid_or_size_refusal_is_permanent(http_server, vapid, message, status):
+def test_webpush_vapid_or_size_refusal_is_permanent(
+    http_server, vapid, message, subscriber, status
+):
     http_server.respond(status)
 
     with pytest.raises(PermanentError) as caught:
-        webpush_connector(vapid).send(
-            message, subscribed(browser(http_server)), idempotency_key="k"
-        )
+        webpush_connector(vapid).send(message, subscriber, idempotency_key="k")
 
     assert caught.value.response_code == status
 
 
-def test_webpush_timeout_is_transient(http_server, short_timeouts, vapid, message):
+def test_webpush_timeout_is_transient(http_server, short_timeouts, vapid, message, subscriber):
     http_server.respond(201, delay=2.0)
 
     with pytest.raises(TransientError, match="timed out"):
-        webpush_connector(vapid).send(
-            message, subscribed(browser(http_server)), idempotency_key="k"
-        )
+        webpush_connector(vapid).send(message, subscriber, idempotency_key="k")
 
 
 def test_webpush_malformed_subscription_keys_count_as_gone(http_server, vapid, message):
@@ -445,18 +443,14 @@ def test_webpush_without_subscriptions_is_permanent(vapid, message):
         webpush_connector(vapid).send(message, Recipient("u"), idempotency_key="k")
 
 
-def test_webpush_accepts_a_raw_base64url_private_key(http_server, vapid, message):
+def test_webpush_accepts_a_raw_base64url_private_key(http_server, vapid, message, subscriber):
     http_server.respond(201)
     raw = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
-    settings, credentials = (
-        {"vapid_subject": "https://acme.example"},
-        {"vapid_private_key": b64url(raw)},
+    connector = build_connector(
+        "webpush", {"vapid_subject": "https://acme.example"}, {"vapid_private_key": b64url(raw)}
     )
-    WebPushConnector.validate_config(settings, credentials)
 
-    WebPushConnector(settings, credentials).send(
-        message, subscribed(browser(http_server)), idempotency_key="k"
-    )
+    connector.send(message, subscriber, idempotency_key="k")
 
     assert Vapid02.verify(http_server.wait_for(1)[0].headers["Authorization"])
 
@@ -482,8 +476,5 @@ def test_webpush_accepts_a_raw_base64url_private_key(http_server, vapid, message
         ),
     ],
 )
-def test_webpush_validate_config_names_every_bad_field(settings, credentials, bad):
-    with pytest.raises(ConfigError) as caught:
-        WebPushConnector.validate_config(settings, credentials)
-
-    assert set(caught.value.fields) == bad
+def test_webpush_validate_config_names_every_bad_field(refused_fields, settings, credentials, bad):
+    assert refused_fields(WebPushConnector, settings, credentials) == bad
