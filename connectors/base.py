@@ -7,7 +7,9 @@ Rendering happens before a connector is called: it receives a channel-neutral
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -169,6 +171,37 @@ def url_setting_errors(settings: dict[str, Any], *names: str) -> dict[str, list[
     }
 
 
+def destination_error(url: str) -> str | None:
+    """Why a provider call to `url` is refused, or None.
+
+    URLs come from tenants (integration settings, subscribers' webhook URLs and push
+    endpoints); a worker must not be steered at the platform's own network (cloud metadata,
+    databases, admin ports). Hosts that resolve to any non-public address are refused unless
+    CLARION_ALLOW_PRIVATE_DESTINATIONS is set (development, tests, private relays).
+    """
+    from django.conf import settings
+
+    if settings.CLARION_ALLOW_PRIVATE_DESTINATIONS:
+        return None
+    host = urlsplit(url).hostname
+    if not host:
+        return "the URL has no host"
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError):
+        return None  # the request itself fails, as a network error
+    for address in addresses:
+        if not ipaddress.ip_address(address.split("%")[0]).is_global:
+            return "the destination is not a public address"
+    return None
+
+
+def ensure_public_destination(url: str, *, what: str) -> None:
+    reason = destination_error(url)
+    if reason:
+        raise PermanentError(f"{what}: {reason}")
+
+
 class HttpConnector(Connector):
     """A connector that speaks HTTP through `requests`, with explicit timeouts everywhere.
 
@@ -192,6 +225,7 @@ class HttpConnector(Connector):
 
         NOTE: messages never include the URL: webhook URLs (Slack's in particular) are secrets.
         """
+        ensure_public_destination(url, what=what)
         kwargs.setdefault("timeout", provider_timeout())
         # A redirected POST is not a delivery; a 3xx is reported instead.
         kwargs.setdefault("allow_redirects", False)

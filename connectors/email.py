@@ -40,6 +40,7 @@ from connectors.base import (
     RenderedMessage,
     SendResult,
     TransientError,
+    ensure_public_destination,
     is_http_url,
     json_object,
     provider_timeout,
@@ -465,6 +466,8 @@ class AnymailConnector(_BackendConnector):
         self, message: RenderedMessage, recipient: Recipient, *, idempotency_key: str
     ) -> SendResult:
         """Send one email through the ESP's API; returns the ESP's message id."""
+        if self.settings.get("api_url"):
+            ensure_public_destination(self.settings["api_url"], what=f"anymail:{self.esp}")
         email = self._email(message, recipient, {DELIVERY_HEADER: idempotency_key})
         # Anymail sends metadata as the ESP's custom args / tags, echoed back in its webhooks.
         email.metadata = {"clarion_delivery": idempotency_key}

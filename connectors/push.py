@@ -34,6 +34,7 @@ from connectors.base import (
     RenderedMessage,
     SendResult,
     TransientError,
+    destination_error,
     http_error,
     is_http_url,
     is_transient_status,
@@ -406,6 +407,9 @@ class WebPushConnector(HttpConnector):
             endpoint = subscription.get("endpoint") if isinstance(subscription, dict) else None
             if not is_http_url(endpoint):
                 return None
+            reason = destination_error(endpoint)
+            if reason:
+                return PermanentError(f"webpush: {reason}")
             try:
                 response = webpush(
                     subscription_info=subscription,

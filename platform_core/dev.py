@@ -207,6 +207,8 @@ def test(pytest_args: list[str]) -> int:
     # `make demo` running in the same checkout is left alone.
     if not os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = embedded.redis_url(db=TEST_REDIS_DB)
+    # The fake providers listen on 127.0.0.1.
+    env.setdefault("CLARION_ALLOW_PRIVATE_DESTINATIONS", "true")
     try:
         return subprocess.run(
             [PYTHON, "-m", "pytest", *pytest_args], cwd=BASE_DIR, env=env

@@ -34,6 +34,9 @@ SEND_BATCH_TIME_BUDGET_SECONDS = env.float("SEND_BATCH_TIME_BUDGET_SECONDS", def
 # Every provider call has these timeouts.
 PROVIDER_CONNECT_TIMEOUT_SECONDS = env.float("PROVIDER_CONNECT_TIMEOUT_SECONDS", default=5.0)
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=15.0)
+# Provider calls to private, loopback or link-local addresses are refused (tenants supply
+# URLs); allow them for development, tests or an internal relay.
+CLARION_ALLOW_PRIVATE_DESTINATIONS = env.bool("CLARION_ALLOW_PRIVATE_DESTINATIONS", default=False)
 # After this many consecutive transient failures an integration's circuit opens for a while.
 CIRCUIT_BREAKER_THRESHOLD = env.int("CIRCUIT_BREAKER_THRESHOLD", default=5)
 CIRCUIT_BREAKER_COOLDOWN_SECONDS = env.int("CIRCUIT_BREAKER_COOLDOWN_SECONDS", default=30)

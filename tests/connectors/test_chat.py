@@ -240,3 +240,27 @@ def test_slack_validate_config(refused_fields):
         "settings.url",
         "settings.link_text",
     }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.5/x",
+        "http://localhost/hook",
+    ],
+)
+def test_private_destinations_are_refused_unless_allowed(settings, url):
+    from connectors.base import PermanentError, Recipient, RenderedMessage
+    from connectors.registry import build_connector
+
+    settings.CLARION_ALLOW_PRIVATE_DESTINATIONS = False
+    connector = build_connector("slack", {"url": url}, {})
+
+    with pytest.raises(PermanentError, match="not a public address"):
+        connector.send(
+            RenderedMessage(subject="s", body="b"),
+            Recipient(subscriber_id="u1"),
+            idempotency_key="k-1",
+        )
