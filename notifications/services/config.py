@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 from rest_framework import status
 
 from connectors.base import ConfigError
@@ -37,6 +39,13 @@ KEY_MAX_LENGTH = 100
 EVENT_RE = r"^[A-Za-z0-9._:-]{1,200}$"
 LOCALE_RE = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"
 
+# For the API's serializers and the admin's forms: the same rules, the same messages.
+key_validator = RegexValidator(
+    KEY_RE, "Use letters, digits, '.', '_' or '-', starting with a letter or digit."
+)
+locale_validator = RegexValidator(LOCALE_RE, "Use a locale tag such as 'en', 'fr' or 'pt-BR'.")
+event_validator = RegexValidator(EVENT_RE, "Use 1-200 letters, digits, '.', '_', '-' or ':'.")
+
 MAX_VARIANTS = 20
 MAX_STEPS = 50
 DELAY_MAX_SECONDS = 30 * 24 * 3600
@@ -45,10 +54,33 @@ MAX_ATTEMPTS_RANGE = (1, 20)
 DEFAULT_MAX_ATTEMPTS = 5
 
 Fields = dict[str, list[str]]
+Row = TypeVar("Row", bound=Model)
 
 
 def _invalid(fields: Fields) -> ApiError:
     return ApiError("validation_error", "The request is not valid.", fields=fields)
+
+
+def _conflict(code: str, message: str) -> ApiError:
+    return ApiError(code, message, status_code=status.HTTP_409_CONFLICT)
+
+
+def _insert(row: Row, *, conflict: ApiError) -> Row:
+    """Insert `row`; `conflict` if a unique key clashes with a row written meanwhile by something
+    that takes no advisory lock (the admin)."""
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError:
+        raise conflict from None
+    return row
+
+
+def _set_given(row: Model, **values: Any) -> None:
+    """Set the fields given a value; None keeps a field as it is."""
+    for field, value in values.items():
+        if value is not None:
+            setattr(row, field, value)
 
 
 def _lock(kind: str, *names: str, shared: bool = False) -> None:
@@ -63,16 +95,8 @@ def _lock(kind: str, *names: str, shared: bool = False) -> None:
 # --- templates ---------------------------------------------------------------------------
 
 
-def _template_validate(
-    *,
-    key: str,
-    locale: str,
-    channel: str,
-    subject: str,
-    body: str,
-    cta_url: str,
-    variants: Sequence[Mapping[str, Any]],
-) -> None:
+def _template_validate(*, template: Template, variants: Sequence[Mapping[str, Any]]) -> None:
+    key, locale, channel = template.key, template.locale, template.channel
     errors: Fields = {}
     if channel not in Channel.values:
         errors["channel"] = [f"Use one of: {', '.join(Channel.values)}."]
@@ -96,9 +120,9 @@ def _template_validate(
     # Syntax, names other than payload / subscriber / actor, required content per channel.
     errors = template_errors(
         channel=channel,
-        subject=subject,
-        body=body,
-        cta_url=cta_url,
+        subject=template.subject,
+        body=template.body,
+        cta_url=template.cta_url,
         variants=[dict(variant) for variant in variants],
     )
     if errors:
@@ -127,12 +151,11 @@ def _template_validate(
         .first()
     )
     if clashing is not None:
-        raise ApiError(
+        raise _conflict(
             "template_in_use",
             f"Template '{key}' is used by workflow '{clashing.workflow.key}' "
             f"(step {clashing.position}) on channel {clashing.channel}; its channel cannot "
             f"change to {channel}.",
-            status_code=status.HTTP_409_CONFLICT,
         )
 
 
@@ -155,14 +178,6 @@ def _template_prefetched(template: Template) -> Template:
     return Template.objects.prefetch_related("variants").get(pk=template.pk)
 
 
-def _template_exists(key: str, locale: str) -> ApiError:
-    return ApiError(
-        "template_exists",
-        f"Template '{key}' already exists in locale '{locale}'; PUT replaces it.",
-        status_code=status.HTTP_409_CONFLICT,
-    )
-
-
 @transaction.atomic
 def template_create(
     *,
@@ -176,24 +191,16 @@ def template_create(
 ) -> Template:
     """Create the template `key` in `locale`; 409 `template_exists` if it is there already."""
     _lock("template", key)
-    if Template.objects.filter(key=key, locale=locale).exists():
-        raise _template_exists(key, locale)
-    _template_validate(
-        key=key,
-        locale=locale,
-        channel=channel,
-        subject=subject,
-        body=body,
-        cta_url=cta_url,
-        variants=variants,
+    exists = _conflict(
+        "template_exists", f"Template '{key}' already exists in locale '{locale}'; PUT replaces it."
     )
-    try:
-        with transaction.atomic():
-            template = Template.objects.create(
-                key=key, channel=channel, locale=locale, subject=subject, body=body, cta_url=cta_url
-            )
-    except IntegrityError:  # written meanwhile by something that takes no lock (the admin)
-        raise _template_exists(key, locale) from None
+    if Template.objects.filter(key=key, locale=locale).exists():
+        raise exists
+    template = Template(
+        key=key, channel=channel, locale=locale, subject=subject, body=body, cta_url=cta_url
+    )
+    _template_validate(template=template, variants=variants)
+    _insert(template, conflict=exists)
     _variants_replace(template=template, variants=variants)
     return _template_prefetched(template)
 
@@ -211,23 +218,19 @@ def template_upsert(
 ) -> tuple[Template, bool]:
     """Create or wholly replace the template `key` in `locale`, variants included."""
     _lock("template", key)
-    _template_validate(
-        key=key,
-        locale=locale,
-        channel=channel,
-        subject=subject,
-        body=body,
-        cta_url=cta_url,
-        variants=variants,
+    content = Template(
+        key=key, channel=channel, locale=locale, subject=subject, body=body, cta_url=cta_url
     )
+    _template_validate(template=content, variants=variants)
     template = Template.objects.select_for_update().filter(key=key, locale=locale).first()
     created = template is None
     if created:
-        template = Template(key=key, locale=locale)
-    template.channel = channel
-    template.subject = subject
-    template.body = body
-    template.cta_url = cta_url
+        template = content
+    else:
+        template.channel = channel
+        template.subject = subject
+        template.body = body
+        template.cta_url = cta_url
     template.save()
     _variants_replace(template=template, variants=variants)
     return _template_prefetched(template), created
@@ -254,11 +257,10 @@ def template_delete(*, key: str, locale: str | None = None) -> int:
             )
         )
         if users:
-            raise ApiError(
+            raise _conflict(
                 "template_in_use",
                 f"Template '{key}' is used by workflow(s) {', '.join(users)}; "
                 "change those workflows first.",
-                status_code=status.HTTP_409_CONFLICT,
             )
     Template.objects.filter(pk__in=[template.pk for template in targets]).delete()
     return len(targets)
@@ -354,6 +356,18 @@ def _condition_errors(condition: Any, index: int, steps: Sequence[Mapping], add)
         add(f"{at}.unread", f"Step {target} is not an earlier in_app send step.")
 
 
+def workflow_step_representation(step: WorkflowStep) -> dict[str, Any]:
+    """A step row in the API's list format (the inverse of what `_steps_write` stores)."""
+    if step.type == StepType.SEND:
+        data = {"type": step.type, "channel": step.channel, "template": step.template_key}
+        if step.unread_step is not None:
+            data["condition"] = {"unread": step.unread_step}
+        return data
+    if step.type == StepType.DELAY:
+        return {"type": step.type, "seconds": step.seconds}
+    return {"type": step.type, "window_seconds": step.seconds}
+
+
 def _steps_write(*, workflow: Workflow, steps: Sequence[Mapping[str, Any]]) -> None:
     rows = []
     for position, step in enumerate(steps):
@@ -395,19 +409,11 @@ def workflow_create(
 ) -> Workflow:
     """Create a workflow and its steps; 409 `workflow_exists` if the key is taken."""
     _lock("workflow", key)
-    exists = ApiError(
-        "workflow_exists",
-        f"Workflow '{key}' already exists; PUT replaces it.",
-        status_code=status.HTTP_409_CONFLICT,
-    )
+    exists = _conflict("workflow_exists", f"Workflow '{key}' already exists; PUT replaces it.")
     if Workflow.objects.filter(key=key).exists():
         raise exists
     _steps_validate(steps)
-    try:
-        with transaction.atomic():
-            workflow = Workflow.objects.create(key=key, name=name, critical=critical)
-    except IntegrityError:
-        raise exists from None
+    workflow = _insert(Workflow(key=key, name=name, critical=critical), conflict=exists)
     _steps_write(workflow=workflow, steps=steps)
     return _workflow_prefetched(workflow)
 
@@ -435,10 +441,9 @@ def workflow_delete(*, workflow: Workflow) -> None:
     events = list(Route.objects.filter(workflow_id=workflow.pk).values_list("event", flat=True))
     if events:
         shown = ", ".join(sorted(events)[:10]) + (" …" if len(events) > 10 else "")
-        raise ApiError(
+        raise _conflict(
             "workflow_in_use",
             f"Workflow '{workflow.key}' is used by route(s) {shown}; change those routes first.",
-            status_code=status.HTTP_409_CONFLICT,
         )
     Workflow.objects.filter(pk=workflow.pk).delete()
 
@@ -451,7 +456,7 @@ def _route_fields_validate(
 ) -> None:
     errors: Fields = {}
     if event is not None and not re.match(EVENT_RE, event):
-        errors["event"] = ["Use 1-200 letters, digits, '.', '_', '-' or ':'."]
+        errors["event"] = [event_validator.message]
     if priority is not None and priority not in Priority.values:
         errors["priority"] = [f"Use one of: {', '.join(Priority.values)}."]
     low, high = MAX_ATTEMPTS_RANGE
@@ -483,24 +488,19 @@ def route_create(
     _route_fields_validate(event=event, priority=priority, max_attempts=max_attempts)
     workflow = _workflow_for_route(workflow_key)
     _lock("route", event)
-    exists = ApiError(
-        "route_exists",
-        f"Event '{event}' is routed already; PUT or PATCH changes its route.",
-        status_code=status.HTTP_409_CONFLICT,
+    exists = _conflict(
+        "route_exists", f"Event '{event}' is routed already; PUT or PATCH changes its route."
     )
     if Route.objects.filter(event=event).exists():
         raise exists
-    try:
-        with transaction.atomic():
-            return Route.objects.create(
-                event=event,
-                workflow=workflow,
-                priority=priority,
-                active=active,
-                max_attempts=max_attempts,
-            )
-    except IntegrityError:
-        raise exists from None
+    route = Route(
+        event=event,
+        workflow=workflow,
+        priority=priority,
+        active=active,
+        max_attempts=max_attempts,
+    )
+    return _insert(route, conflict=exists)
 
 
 @transaction.atomic
@@ -517,12 +517,7 @@ def route_update(
     route = Route.objects.select_for_update().select_related("workflow").get(pk=route.pk)
     if workflow_key is not None:
         route.workflow = _workflow_for_route(workflow_key)
-    if priority is not None:
-        route.priority = priority
-    if active is not None:
-        route.active = active
-    if max_attempts is not None:
-        route.max_attempts = max_attempts
+    _set_given(route, priority=priority, active=active, max_attempts=max_attempts)
     route.save()
     return route
 
@@ -592,6 +587,23 @@ def _primary_claim(*, integration: Integration) -> None:
     ).update(primary=False)
 
 
+def _integration_save(integration: Integration, *, credentials: dict[str, Any]) -> Integration:
+    """Validate the integration as a whole, then save it; a primary demotes the others."""
+    _integration_validate(
+        channel=integration.channel,
+        provider=integration.provider,
+        settings=integration.settings,
+        credentials=credentials,
+        name=integration.name,
+    )
+    _lock("integration-primary", integration.channel)
+    integration.credentials = credentials
+    integration.save()
+    if integration.primary:
+        _primary_claim(integration=integration)
+    return integration
+
+
 @transaction.atomic
 def integration_create(
     *,
@@ -604,24 +616,15 @@ def integration_create(
     active: bool = True,
 ) -> Integration:
     """Add a provider account; credentials are encrypted, a primary demotes the others."""
-    settings, credentials = dict(settings or {}), dict(credentials or {})
-    _integration_validate(
-        channel=channel, provider=provider, settings=settings, credentials=credentials, name=name
-    )
-    _lock("integration-primary", channel)
     integration = Integration(
         channel=channel,
         provider=provider,
         name=name,
-        settings=settings,
+        settings=dict(settings or {}),
         primary=primary,
         active=active,
     )
-    integration.credentials = credentials
-    integration.save()
-    if primary:
-        _primary_claim(integration=integration)
-    return integration
+    return _integration_save(integration, credentials=dict(credentials or {}))
 
 
 @transaction.atomic
@@ -638,28 +641,17 @@ def integration_update(
 ) -> Integration:
     """Change the given fields (None keeps one, stored credentials included); validates all."""
     integration = Integration.objects.select_for_update().get(pk=integration.pk)
-    channel = integration.channel if channel is None else channel
-    provider = integration.provider if provider is None else provider
-    name = integration.name if name is None else name
-    settings = integration.settings if settings is None else dict(settings)
-    credentials = integration.credentials if credentials is None else dict(credentials)
-    _integration_validate(
-        channel=channel, provider=provider, settings=settings, credentials=credentials, name=name
+    _set_given(
+        integration,
+        channel=channel,
+        provider=provider,
+        name=name,
+        settings=None if settings is None else dict(settings),
+        primary=primary,
+        active=active,
     )
-    _lock("integration-primary", channel)
-    integration.channel = channel
-    integration.provider = provider
-    integration.name = name
-    integration.settings = settings
-    integration.credentials = credentials
-    if primary is not None:
-        integration.primary = primary
-    if active is not None:
-        integration.active = active
-    integration.save()
-    if integration.primary:
-        _primary_claim(integration=integration)
-    return integration
+    credentials = integration.credentials if credentials is None else dict(credentials)
+    return _integration_save(integration, credentials=credentials)
 
 
 @transaction.atomic

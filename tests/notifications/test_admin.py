@@ -176,7 +176,7 @@ def test_a_concurrent_change_caught_by_the_service_is_a_message_not_a_500(
     def raced(**kwargs):
         raise ApiError("validation_error", "The request is not valid.", fields={"x": ["gone"]})
 
-    monkeypatch.setattr("notifications.admin.workflow_create", raced)
+    monkeypatch.setattr("notifications.admin.routing.workflow_create", raced)
     data = {
         "key": "onboarding",
         "name": "Onboarding",

@@ -291,3 +291,37 @@ def test_sigkilled_worker_and_flushed_redis_lose_nothing_and_send_nothing_twice(
     )
     assert lapsed.count() == 1
     assert redispatched.count() >= 1
+
+
+def test_critical_events_do_not_wait_behind_a_low_priority_backlog(
+    celery_worker, live, live_api, unique
+):
+    import redis
+    from django.conf import settings
+
+    # given: a backlog on the low queue that no worker is draining right now
+    low_event = make_workflow(f"{unique}l", [{"channel": "in_app"}], priority="low")
+    critical_event = make_workflow(
+        f"{unique}c", [{"channel": "in_app"}], priority="critical", critical=True
+    )
+    backlog = [
+        live_api.post(
+            "/api/v1/events/trigger",
+            {"event": low_event, "to": [f"bulk-{unique}-{n}"], "payload": {"order_id": n}},
+        ).json()["notification_id"]
+        for n in range(30)
+    ]
+    broker = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+
+    # when
+    response = live_api.post(
+        "/api/v1/events/trigger",
+        {"event": critical_event, "to": [f"vip-{unique}"], "payload": {"order_id": "C-1"}},
+    )
+
+    # then: the critical one is delivered while the low backlog is still waiting
+    notification_id = response.json()["notification_id"]
+    wait_until(lambda: statuses(notification_id) == {"sent": 1}, timeout=15, what="critical")
+    assert broker.llen("low") >= 30
+    assert Notification.objects.filter(pk__in=backlog, status="accepted").count() == 30
+    broker.delete("low")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.validators import RegexValidator
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -14,23 +13,18 @@ from rest_framework.settings import api_settings
 from notifications.models import Channel, Integration, Priority, StepType, Template, Workflow
 from notifications.services.config import (
     DEFAULT_MAX_ATTEMPTS,
-    EVENT_RE,
     KEY_MAX_LENGTH,
-    KEY_RE,
-    LOCALE_RE,
     MAX_ATTEMPTS_RANGE,
     MAX_STEPS,
     MAX_VARIANTS,
+    event_validator,
+    key_validator,
+    locale_validator,
+    workflow_step_representation,
 )
 from platform_core.api.serializers import StrictSerializer
 
 NON_FIELD_ERRORS_KEY = api_settings.NON_FIELD_ERRORS_KEY
-
-_key_validator = RegexValidator(
-    KEY_RE, "Use letters, digits, '.', '_' or '-', starting with a letter or digit."
-)
-_locale_validator = RegexValidator(LOCALE_RE, "Use a locale tag such as 'en', 'fr' or 'pt-BR'.")
-_event_validator = RegexValidator(EVENT_RE, "Use 1-200 letters, digits, '.', '_', '-' or ':'.")
 
 
 def _default_locale() -> str:
@@ -38,7 +32,7 @@ def _default_locale() -> str:
 
 
 def _key_field(**kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(max_length=KEY_MAX_LENGTH, validators=[_key_validator], **kwargs)
+    return serializers.CharField(max_length=KEY_MAX_LENGTH, validators=[key_validator], **kwargs)
 
 
 def _url_match(attrs: dict, context: dict, name: str) -> None:
@@ -92,7 +86,7 @@ class TemplateInSerializer(StrictSerializer):
     key = _key_field()
     channel = serializers.ChoiceField(choices=Channel.choices)
     locale = serializers.CharField(
-        max_length=35, validators=[_locale_validator], default=_default_locale
+        max_length=35, validators=[locale_validator], default=_default_locale
     )
     subject = serializers.CharField(allow_blank=True, required=False, default="")
     body = serializers.CharField()
@@ -108,7 +102,7 @@ class TemplateReplaceSerializer(TemplateInSerializer):
     """PUT: `key` comes from the URL, `locale` from the body, `?locale=` or the default."""
 
     key = _key_field(required=False)
-    locale = serializers.CharField(max_length=35, validators=[_locale_validator], required=False)
+    locale = serializers.CharField(max_length=35, validators=[locale_validator], required=False)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -223,18 +217,6 @@ class WorkflowStepField(serializers.Field):
         return workflow_step_representation(step)
 
 
-def workflow_step_representation(step) -> dict:
-    """A WorkflowStep row in the API's list format."""
-    if step.type == StepType.SEND:
-        data = {"type": step.type, "channel": step.channel, "template": step.template_key}
-        if step.unread_step is not None:
-            data["condition"] = {"unread": step.unread_step}
-        return data
-    if step.type == StepType.DELAY:
-        return {"type": step.type, "seconds": step.seconds}
-    return {"type": step.type, "window_seconds": step.seconds}
-
-
 class WorkflowInSerializer(StrictSerializer):
     """A workflow: ordered send, delay and digest steps."""
 
@@ -275,7 +257,7 @@ _MIN_ATTEMPTS, _MAX_ATTEMPTS = MAX_ATTEMPTS_RANGE
 class RouteInSerializer(StrictSerializer):
     """An event name routed to a workflow."""
 
-    event = serializers.CharField(max_length=200, validators=[_event_validator])
+    event = serializers.CharField(max_length=200, validators=[event_validator])
     workflow = _key_field(help_text="Key of the workflow this event runs.")
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.NORMAL)
     active = serializers.BooleanField(default=True)

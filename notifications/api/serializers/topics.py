@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from rest_framework import serializers, status
+from rest_framework import serializers
 
+from notifications.api.serializers.subscribers import BatchLimitMixin
 from notifications.models import Topic
 from notifications.services.topics import TOPIC_MEMBERSHIP_LIMIT
-from platform_core.api.errors import ApiError
 from platform_core.api.serializers import StrictSerializer
 
 
@@ -28,22 +28,13 @@ class TopicOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TopicSubscribersInputSerializer(StrictSerializer):
+class TopicSubscribersInputSerializer(BatchLimitMixin, StrictSerializer):
+    batch_limit = TOPIC_MEMBERSHIP_LIMIT
+
     subscribers = serializers.ListField(
         child=serializers.CharField(max_length=255),
         help_text=f"Subscriber ids, at most {TOPIC_MEMBERSHIP_LIMIT}.",
     )
-
-    def to_internal_value(self, data):
-        # Too many is 413, checked before validating every id.
-        items = data.get("subscribers") if isinstance(data, dict) else None
-        if isinstance(items, list) and len(items) > TOPIC_MEMBERSHIP_LIMIT:
-            raise ApiError(
-                "batch_too_large",
-                f"At most {TOPIC_MEMBERSHIP_LIMIT} subscribers per call; got {len(items)}.",
-                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
-        return super().to_internal_value(data)
 
 
 class TopicSubscribersAddedSerializer(serializers.Serializer):

@@ -65,6 +65,13 @@ def _not_found(message: str) -> ApiError:
     return ApiError("not_found", message, status_code=status.HTTP_404_NOT_FOUND)
 
 
+def _found(row, message: str):
+    """`row`, or a 404 with `message` if there is none."""
+    if row is None:
+        raise _not_found(message)
+    return row
+
+
 def _valid(serializer_class, request, **kwargs) -> dict:
     serializer = serializer_class(data=request.data, **kwargs)
     serializer.is_valid(raise_exception=True)
@@ -72,11 +79,6 @@ def _valid(serializer_class, request, **kwargs) -> dict:
 
 
 class _Pagination(CursorPagination):
-    """Cursor pagination ordered by the view's `ordering`."""
-
-    def get_ordering(self, request, queryset, view):
-        return tuple(view.ordering)
-
     def get_paginated_response_schema(self, schema):
         response = super().get_paginated_response_schema(schema)
         # An example value lets drf-spectacular show list examples as a whole page.
@@ -84,6 +86,7 @@ class _Pagination(CursorPagination):
         return response
 
 
+# NOTE: no docstring: drf-spectacular would show it as the list operations' description.
 class _ListView(GenericAPIView):
     pagination_class = _Pagination
     ordering: tuple[str, ...] = ("id",)
@@ -108,70 +111,94 @@ _INVALID = OpenApiResponse(
     description=f"{_ENVELOPE}, code `validation_error`; `fields` names each invalid field."
 )
 _NOT_FOUND = OpenApiResponse(description=f"{_ENVELOPE}, code `not_found`.")
+_TIMESTAMPS = {"created_at": "2025-05-01T09:30:00Z", "updated_at": "2025-05-01T09:30:00Z"}
 
 
 def _conflict(code: str) -> OpenApiResponse:
     return OpenApiResponse(description=f"{_ENVELOPE}, code `{code}`.")
 
 
+class _Docs:
+    """The OpenAPI description of one resource's operations: its tag, its output and one
+    example of a request body and of the response to it. Each method is an `extend_schema`
+    for one kind of operation; other `extend_schema` arguments pass through."""
+
+    def __init__(self, tag: str, output, example: str, request: dict, response: dict):
+        self.tag = tag
+        self.output = output
+        self.request_example = OpenApiExample(example, request_only=True, value=request)
+        self.response_example = OpenApiExample(example, response_only=True, value=response)
+
+    def _schema(self, summary: str, responses, examples: list, **kwargs):
+        return extend_schema(
+            summary=summary, tags=[self.tag], responses=responses, examples=examples, **kwargs
+        )
+
+    def list(self, summary: str, **kwargs):
+        return self._schema(summary, self.output(many=True), [self.response_example], **kwargs)
+
+    def create(self, summary: str, *, request, conflict: str | None = None, **kwargs):
+        responses = {201: self.output, 400: _INVALID}
+        if conflict:
+            responses[409] = _conflict(conflict)
+        examples = [self.request_example, self.response_example]
+        return self._schema(summary, responses, examples, request=request, **kwargs)
+
+    def get(self, summary: str, **kwargs):
+        responses = {200: self.output, 404: _NOT_FOUND}
+        return self._schema(summary, responses, [self.response_example], **kwargs)
+
+    def change(self, summary: str, *, request, example: OpenApiExample | None = None, **kwargs):
+        """PUT (the request example) or PATCH (its own `example`)."""
+        responses = {200: self.output, 400: _INVALID, 404: _NOT_FOUND}
+        examples = [example or self.request_example, self.response_example]
+        return self._schema(summary, responses, examples, request=request, **kwargs)
+
+    def delete(self, summary: str, *, conflict: str | None = None, **kwargs):
+        responses = {204: None, 404: _NOT_FOUND}
+        if conflict:
+            responses[409] = _conflict(conflict)
+        return extend_schema(
+            summary=summary, tags=[self.tag], request=None, responses=responses, **kwargs
+        )
+
+
 # --- templates ---------------------------------------------------------------------------
 
-_TEMPLATE_REQUEST = OpenApiExample(
+_TEMPLATE_CONTENT = {
+    "key": "order-shipped",
+    "channel": "email",
+    "locale": "en",
+    "subject": "Your order {{ payload.order_id }} is on its way",
+    "body": "<p>Hi {{ subscriber.first_name }}, order {{ payload.order_id }} has shipped.</p>",
+}
+_TEMPLATE_VARIANTS = [
+    {
+        "name": "short",
+        "weight": 1,
+        "subject": "Shipped: {{ payload.order_id }}",
+        "body": "<p>Order {{ payload.order_id }} is on its way.</p>",
+    }
+]
+_TEMPLATES = _Docs(
+    "templates",
+    TemplateOutSerializer,
     "Order shipped email",
-    request_only=True,
-    value={
-        "key": "order-shipped",
-        "channel": "email",
-        "locale": "en",
-        "subject": "Your order {{ payload.order_id }} is on its way",
-        "body": "<p>Hi {{ subscriber.first_name }}, order {{ payload.order_id }} has shipped.</p>",
-        "variants": [
-            {
-                "name": "short",
-                "weight": 1,
-                "subject": "Shipped: {{ payload.order_id }}",
-                "body": "<p>Order {{ payload.order_id }} is on its way.</p>",
-            }
-        ],
-    },
-)
-_TEMPLATE_RESPONSE = OpenApiExample(
-    "Order shipped email",
-    response_only=True,
-    value={
-        "key": "order-shipped",
-        "channel": "email",
-        "locale": "en",
-        "subject": "Your order {{ payload.order_id }} is on its way",
-        "body": "<p>Hi {{ subscriber.first_name }}, order {{ payload.order_id }} has shipped.</p>",
-        "cta_url": "",
-        "variants": [
-            {
-                "name": "short",
-                "weight": 1,
-                "subject": "Shipped: {{ payload.order_id }}",
-                "body": "<p>Order {{ payload.order_id }} is on its way.</p>",
-            }
-        ],
-        "created_at": "2025-05-01T09:30:00Z",
-        "updated_at": "2025-05-01T09:30:00Z",
-    },
+    request={**_TEMPLATE_CONTENT, "variants": _TEMPLATE_VARIANTS},
+    response={**_TEMPLATE_CONTENT, "cta_url": "", "variants": _TEMPLATE_VARIANTS, **_TIMESTAMPS},
 )
 
 
 class TemplateListView(_ListView):
     ordering = ("key", "locale")
 
-    @extend_schema(
-        summary="List templates",
-        tags=["templates"],
+    @_TEMPLATES.list(
+        "List templates",
         parameters=[
             OpenApiParameter("key", OpenApiTypes.STR, description="Only this key (all locales)."),
             OpenApiParameter("channel", OpenApiTypes.STR, enum=Channel.values),
             OpenApiParameter("locale", OpenApiTypes.STR),
         ],
-        responses=TemplateOutSerializer(many=True),
-        examples=[_TEMPLATE_RESPONSE],
     )
     def get(self, request):
         params = request.query_params
@@ -180,17 +207,15 @@ class TemplateListView(_ListView):
         )
         return self._page(queryset, TemplateOutSerializer)
 
-    @extend_schema(
-        summary="Create a template",
+    @_TEMPLATES.create(
+        "Create a template",
         description=(
             "Templates are sandboxed Jinja2 and may use `payload`, `subscriber` and `actor`. "
             "One that does not parse or names anything else is refused with 400. "
             "409 `template_exists` if the key already exists in this locale."
         ),
-        tags=["templates"],
         request=TemplateInSerializer,
-        responses={201: TemplateOutSerializer, 400: _INVALID, 409: _conflict("template_exists")},
-        examples=[_TEMPLATE_REQUEST, _TEMPLATE_RESPONSE],
+        conflict="template_exists",
     )
     def post(self, request):
         template = template_create(**_valid(TemplateInSerializer, request))
@@ -198,13 +223,7 @@ class TemplateListView(_ListView):
 
 
 class TemplateDetailView(GenericAPIView):
-    @extend_schema(
-        summary="Get a template in one locale",
-        tags=["templates"],
-        parameters=[_LOCALE_PARAM],
-        responses={200: TemplateOutSerializer, 404: _NOT_FOUND},
-        examples=[_TEMPLATE_RESPONSE],
-    )
+    @_TEMPLATES.get("Get a template in one locale", parameters=[_LOCALE_PARAM])
     def get(self, request, key: str):
         locale = request.query_params.get("locale") or settings.CLARION_DEFAULT_LOCALE
         template = template_get(key=key, locale=locale)
@@ -229,7 +248,7 @@ class TemplateDetailView(GenericAPIView):
             400: _INVALID,
             409: _conflict("template_in_use"),
         },
-        examples=[_TEMPLATE_REQUEST, _TEMPLATE_RESPONSE],
+        examples=[_TEMPLATES.request_example, _TEMPLATES.response_example],
     )
     def put(self, request, key: str):
         data = _valid(
@@ -243,16 +262,14 @@ class TemplateDetailView(GenericAPIView):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(
-        summary="Delete a template",
+    @_TEMPLATES.delete(
+        "Delete a template",
         description=(
             "Deletes one locale (`?locale=`) or every locale of the key. 409 `template_in_use` "
             "if that would leave a workflow step without its template."
         ),
-        tags=["templates"],
         parameters=[_DELETE_LOCALE_PARAM],
-        request=None,
-        responses={204: None, 404: _NOT_FOUND, 409: _conflict("template_in_use")},
+        conflict="template_in_use",
     )
     def delete(self, request, key: str):
         template_delete(key=key, locale=request.query_params.get("locale") or None)
@@ -278,44 +295,32 @@ _WORKFLOW_BODY = {
         {"type": "send", "channel": "sms", "template": "order-shipped-sms"},
     ],
 }
-_WORKFLOW_REQUEST = OpenApiExample(
-    "Inbox, then email if unread", request_only=True, value=_WORKFLOW_BODY
-)
-_WORKFLOW_RESPONSE = OpenApiExample(
+_WORKFLOWS = _Docs(
+    "workflows",
+    WorkflowOutSerializer,
     "Inbox, then email if unread",
-    response_only=True,
-    value={
-        **_WORKFLOW_BODY,
-        "created_at": "2025-05-01T09:30:00Z",
-        "updated_at": "2025-05-01T09:30:00Z",
-    },
+    request=_WORKFLOW_BODY,
+    response={**_WORKFLOW_BODY, **_TIMESTAMPS},
 )
 
 
 class WorkflowListView(_ListView):
     ordering = ("key",)
 
-    @extend_schema(
-        summary="List workflows",
-        tags=["workflows"],
-        responses=WorkflowOutSerializer(many=True),
-        examples=[_WORKFLOW_RESPONSE],
-    )
+    @_WORKFLOWS.list("List workflows")
     def get(self, request):
         return self._page(workflow_list(), WorkflowOutSerializer)
 
-    @extend_schema(
-        summary="Create a workflow",
+    @_WORKFLOWS.create(
+        "Create a workflow",
         description=(
             "Steps run in order: `send` (a template of the step's channel; optional condition "
             '`{"unread": i}` on an earlier in_app send step), `delay` (1 s to 30 days) and '
             "`digest` (window 1 s to 1 day). At least one send step. "
             "409 `workflow_exists` if the key is taken."
         ),
-        tags=["workflows"],
         request=WorkflowInSerializer,
-        responses={201: WorkflowOutSerializer, 400: _INVALID, 409: _conflict("workflow_exists")},
-        examples=[_WORKFLOW_REQUEST, _WORKFLOW_RESPONSE],
+        conflict="workflow_exists",
     )
     def post(self, request):
         workflow = workflow_create(**_valid(WorkflowInSerializer, request))
@@ -324,27 +329,16 @@ class WorkflowListView(_ListView):
 
 class WorkflowDetailView(GenericAPIView):
     def _get(self, key: str):
-        workflow = workflow_get(key=key)
-        if workflow is None:
-            raise _not_found(f"No workflow '{key}'.")
-        return workflow
+        return _found(workflow_get(key=key), f"No workflow '{key}'.")
 
-    @extend_schema(
-        summary="Get a workflow",
-        tags=["workflows"],
-        responses={200: WorkflowOutSerializer, 404: _NOT_FOUND},
-        examples=[_WORKFLOW_RESPONSE],
-    )
+    @_WORKFLOWS.get("Get a workflow")
     def get(self, request, key: str):
         return Response(WorkflowOutSerializer(self._get(key)).data)
 
-    @extend_schema(
-        summary="Replace a workflow",
+    @_WORKFLOWS.change(
+        "Replace a workflow",
         description="Replaces the name, `critical` and the whole list of steps at once.",
-        tags=["workflows"],
         request=WorkflowReplaceSerializer,
-        responses={200: WorkflowOutSerializer, 400: _INVALID, 404: _NOT_FOUND},
-        examples=[_WORKFLOW_REQUEST, _WORKFLOW_RESPONSE],
     )
     def put(self, request, key: str):
         workflow = self._get(key)
@@ -353,12 +347,10 @@ class WorkflowDetailView(GenericAPIView):
         workflow = workflow_replace(workflow=workflow, **data)
         return Response(WorkflowOutSerializer(workflow).data)
 
-    @extend_schema(
-        summary="Delete a workflow",
+    @_WORKFLOWS.delete(
+        "Delete a workflow",
         description="409 `workflow_in_use` while a route points at it.",
-        tags=["workflows"],
-        request=None,
-        responses={204: None, 404: _NOT_FOUND, 409: _conflict("workflow_in_use")},
+        conflict="workflow_in_use",
     )
     def delete(self, request, key: str):
         workflow_delete(workflow=self._get(key))
@@ -374,30 +366,24 @@ _ROUTE_BODY = {
     "active": True,
     "max_attempts": 5,
 }
-_ROUTE_REQUEST = OpenApiExample("Order shipped", request_only=True, value=_ROUTE_BODY)
-_ROUTE_RESPONSE = OpenApiExample(
+_ROUTES = _Docs(
+    "routes",
+    RouteOutSerializer,
     "Order shipped",
-    response_only=True,
-    value={
-        **_ROUTE_BODY,
-        "created_at": "2025-05-01T09:30:00Z",
-        "updated_at": "2025-05-01T09:30:00Z",
-    },
+    request=_ROUTE_BODY,
+    response={**_ROUTE_BODY, **_TIMESTAMPS},
 )
 
 
 class RouteListView(_ListView):
     ordering = ("event",)
 
-    @extend_schema(
-        summary="List routes",
-        tags=["routes"],
+    @_ROUTES.list(
+        "List routes",
         parameters=[
             OpenApiParameter("workflow", OpenApiTypes.STR, description="Only this workflow's."),
             OpenApiParameter("active", OpenApiTypes.BOOL),
         ],
-        responses=RouteOutSerializer(many=True),
-        examples=[_ROUTE_RESPONSE],
     )
     def get(self, request):
         active = request.query_params.get("active")
@@ -407,13 +393,11 @@ class RouteListView(_ListView):
         )
         return self._page(queryset, RouteOutSerializer)
 
-    @extend_schema(
-        summary="Route an event to a workflow",
+    @_ROUTES.create(
+        "Route an event to a workflow",
         description="409 `route_exists` if the event is routed already.",
-        tags=["routes"],
         request=RouteInSerializer,
-        responses={201: RouteOutSerializer, 400: _INVALID, 409: _conflict("route_exists")},
-        examples=[_ROUTE_REQUEST, _ROUTE_RESPONSE],
+        conflict="route_exists",
     )
     def post(self, request):
         data = _valid(RouteInSerializer, request)
@@ -423,10 +407,7 @@ class RouteListView(_ListView):
 
 class RouteDetailView(GenericAPIView):
     def _get(self, event: str):
-        route = route_get(event=event)
-        if route is None:
-            raise _not_found(f"No route for event '{event}'.")
-        return route
+        return _found(route_get(event=event), f"No route for event '{event}'.")
 
     def _update(self, request, event: str, *, partial: bool) -> Response:
         route = self._get(event)
@@ -435,45 +416,29 @@ class RouteDetailView(GenericAPIView):
         route = route_update(route=route, workflow_key=data.pop("workflow", None), **data)
         return Response(RouteOutSerializer(route).data)
 
-    @extend_schema(
-        summary="Get a route",
-        tags=["routes"],
-        responses={200: RouteOutSerializer, 404: _NOT_FOUND},
-        examples=[_ROUTE_RESPONSE],
-    )
+    @_ROUTES.get("Get a route")
     def get(self, request, event: str):
         return Response(RouteOutSerializer(self._get(event)).data)
 
-    @extend_schema(
-        summary="Replace a route",
+    @_ROUTES.change(
+        "Replace a route",
         description="Every field is set; omitted ones take their defaults.",
-        tags=["routes"],
         request=RouteReplaceSerializer,
-        responses={200: RouteOutSerializer, 400: _INVALID, 404: _NOT_FOUND},
-        examples=[_ROUTE_REQUEST, _ROUTE_RESPONSE],
     )
     def put(self, request, event: str):
         return self._update(request, event, partial=False)
 
-    @extend_schema(
-        summary="Change some fields of a route",
-        tags=["routes"],
+    @_ROUTES.change(
+        "Change some fields of a route",
         request=RouteReplaceSerializer,
-        responses={200: RouteOutSerializer, 400: _INVALID, 404: _NOT_FOUND},
-        examples=[
-            OpenApiExample("Pause a route", request_only=True, value={"active": False}),
-            _ROUTE_RESPONSE,
-        ],
+        example=OpenApiExample("Pause a route", request_only=True, value={"active": False}),
     )
     def patch(self, request, event: str):
         return self._update(request, event, partial=True)
 
-    @extend_schema(
-        summary="Delete a route",
+    @_ROUTES.delete(
+        "Delete a route",
         description="The event is no longer accepted (422 `unknown_event` on trigger).",
-        tags=["routes"],
-        request=None,
-        responses={204: None, 404: _NOT_FOUND},
     )
     def delete(self, request, event: str):
         route_delete(route=self._get(event))
@@ -482,43 +447,33 @@ class RouteDetailView(GenericAPIView):
 
 # --- integrations ------------------------------------------------------------------------
 
-_INTEGRATION_REQUEST = OpenApiExample(
-    "SMTP relay",
-    request_only=True,
-    value={
-        "channel": "email",
-        "provider": "smtp",
-        "name": "Mail relay",
-        "settings": {
-            "host": "smtp.example.com",
-            "port": 587,
-            "use_tls": True,
-            "from_email": "Acme <no-reply@acme.example>",
-        },
-        "credentials": {"username": "acme", "password": "s3cret"},
-        "primary": True,
-        "active": True,
+_INTEGRATION_ACCOUNT = {
+    "channel": "email",
+    "provider": "smtp",
+    "name": "Mail relay",
+    "settings": {
+        "host": "smtp.example.com",
+        "port": 587,
+        "use_tls": True,
+        "from_email": "Acme <no-reply@acme.example>",
     },
-)
-_INTEGRATION_RESPONSE = OpenApiExample(
+}
+_INTEGRATION_FLAGS = {"primary": True, "active": True}
+_INTEGRATIONS = _Docs(
+    "integrations",
+    IntegrationOutSerializer,
     "SMTP relay",
-    response_only=True,
-    value={
+    request={
+        **_INTEGRATION_ACCOUNT,
+        "credentials": {"username": "acme", "password": "s3cret"},
+        **_INTEGRATION_FLAGS,
+    },
+    response={
         "id": 3,
-        "channel": "email",
-        "provider": "smtp",
-        "name": "Mail relay",
-        "settings": {
-            "host": "smtp.example.com",
-            "port": 587,
-            "use_tls": True,
-            "from_email": "Acme <no-reply@acme.example>",
-        },
+        **_INTEGRATION_ACCOUNT,
         "has_credentials": True,
-        "primary": True,
-        "active": True,
-        "created_at": "2025-05-01T09:30:00Z",
-        "updated_at": "2025-05-01T09:30:00Z",
+        **_INTEGRATION_FLAGS,
+        **_TIMESTAMPS,
     },
 )
 
@@ -526,30 +481,24 @@ _INTEGRATION_RESPONSE = OpenApiExample(
 class IntegrationListView(_ListView):
     ordering = ("id",)
 
-    @extend_schema(
-        summary="List provider integrations",
+    @_INTEGRATIONS.list(
+        "List provider integrations",
         description="Credentials are never returned; `has_credentials` says whether some are set.",
-        tags=["integrations"],
         parameters=[OpenApiParameter("channel", OpenApiTypes.STR, enum=Channel.values)],
-        responses=IntegrationOutSerializer(many=True),
-        examples=[_INTEGRATION_RESPONSE],
     )
     def get(self, request):
         queryset = integration_list(channel=request.query_params.get("channel"))
         return self._page(queryset, IntegrationOutSerializer)
 
-    @extend_schema(
-        summary="Add a provider integration",
+    @_INTEGRATIONS.create(
+        "Add a provider integration",
         description=(
             "The provider must exist for the channel and accept the settings and credentials "
             "(errors name `settings.<x>` / `credentials.<x>`). Credentials are write-only and "
             "stored encrypted. A primary integration makes the channel's others non-primary. "
             "in_app is built in and takes no integration."
         ),
-        tags=["integrations"],
         request=IntegrationInSerializer,
-        responses={201: IntegrationOutSerializer, 400: _INVALID},
-        examples=[_INTEGRATION_REQUEST, _INTEGRATION_RESPONSE],
     )
     def post(self, request):
         integration = integration_create(**_valid(IntegrationInSerializer, request))
@@ -558,10 +507,9 @@ class IntegrationListView(_ListView):
 
 class IntegrationDetailView(GenericAPIView):
     def _get(self, integration_id: int):
-        integration = integration_get(integration_id=integration_id)
-        if integration is None:
-            raise _not_found(f"No integration {integration_id}.")
-        return integration
+        return _found(
+            integration_get(integration_id=integration_id), f"No integration {integration_id}."
+        )
 
     def _update(self, request, integration_id: int, *, partial: bool) -> Response:
         integration = self._get(integration_id)
@@ -569,49 +517,31 @@ class IntegrationDetailView(GenericAPIView):
         integration = integration_update(integration=integration, **data)
         return Response(IntegrationOutSerializer(integration).data)
 
-    @extend_schema(
-        summary="Get a provider integration",
-        tags=["integrations"],
-        responses={200: IntegrationOutSerializer, 404: _NOT_FOUND},
-        examples=[_INTEGRATION_RESPONSE],
-    )
+    @_INTEGRATIONS.get("Get a provider integration")
     def get(self, request, integration_id: int):
         return Response(IntegrationOutSerializer(self._get(integration_id)).data)
 
-    @extend_schema(
-        summary="Replace a provider integration",
+    @_INTEGRATIONS.change(
+        "Replace a provider integration",
         description="Without `credentials` the stored ones are kept.",
-        tags=["integrations"],
         request=IntegrationReplaceSerializer,
-        responses={200: IntegrationOutSerializer, 400: _INVALID, 404: _NOT_FOUND},
-        examples=[_INTEGRATION_REQUEST, _INTEGRATION_RESPONSE],
     )
     def put(self, request, integration_id: int):
         return self._update(request, integration_id, partial=False)
 
-    @extend_schema(
-        summary="Change some fields of a provider integration",
+    @_INTEGRATIONS.change(
+        "Change some fields of a provider integration",
         description=(
             "Top-level fields given replace the stored ones (`settings` as a whole); without "
             "`credentials` the stored ones are kept. The result is validated as a whole."
         ),
-        tags=["integrations"],
         request=IntegrationReplaceSerializer,
-        responses={200: IntegrationOutSerializer, 400: _INVALID, 404: _NOT_FOUND},
-        examples=[
-            OpenApiExample("Make it the fallback", request_only=True, value={"primary": False}),
-            _INTEGRATION_RESPONSE,
-        ],
+        example=OpenApiExample("Make it the fallback", request_only=True, value={"primary": False}),
     )
     def patch(self, request, integration_id: int):
         return self._update(request, integration_id, partial=True)
 
-    @extend_schema(
-        summary="Delete a provider integration",
-        tags=["integrations"],
-        request=None,
-        responses={204: None, 404: _NOT_FOUND},
-    )
+    @_INTEGRATIONS.delete("Delete a provider integration")
     def delete(self, request, integration_id: int):
         integration_delete(integration=self._get(integration_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -25,6 +25,7 @@ from notifications.api.serializers.deliveries import (
     NotificationSerializer,
     QueueStatsSerializer,
 )
+from notifications.api.views.subscribers import page_example
 from notifications.models import Delivery, DeliveryStatus, Notification, Priority
 from notifications.models.deliveries import REPLAYABLE_STATUSES
 from notifications.selectors.deliveries import (
@@ -41,6 +42,15 @@ from notifications.services.deliveries import deliveries_replay
 from platform_core.api.errors import ApiError
 
 ERROR = OpenApiResponse(description="Error envelope `{error: {code, message, fields?}}`.")
+NOTIFICATION_EXAMPLE = {
+    "id": "0b6f1c9e-8f0a-4a7e-9d55-2f3f5f0c9a11",
+    "event": "order.shipped",
+    "status": "processed",
+    "priority": "high",
+    "transaction_id": "order-A-1-shipped",
+    "created_at": "2026-11-22T10:00:00Z",
+    "processed_at": "2026-11-22T10:00:01Z",
+}
 DELIVERY_EXAMPLE = {
     "id": 41,
     "notification_id": "0b6f1c9e-8f0a-4a7e-9d55-2f3f5f0c9a11",
@@ -121,26 +131,7 @@ class NotificationListView(ListAPIView):
             OpenApiParameter("cursor", str),
             OpenApiParameter("limit", int),
         ],
-        examples=[
-            OpenApiExample(
-                "Newest first",
-                response_only=True,
-                value={
-                    "results": [
-                        {
-                            "id": "0b6f1c9e-8f0a-4a7e-9d55-2f3f5f0c9a11",
-                            "event": "order.shipped",
-                            "status": "processed",
-                            "priority": "high",
-                            "transaction_id": "order-A-1-shipped",
-                            "created_at": "2026-11-22T10:00:00Z",
-                            "processed_at": "2026-11-22T10:00:01Z",
-                        }
-                    ],
-                    "next": None,
-                },
-            )
-        ],
+        examples=[page_example(NOTIFICATION_EXAMPLE, name="Newest first")],
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -156,29 +147,10 @@ class NotificationDetailView(APIView):
                 "Processed",
                 response_only=True,
                 value={
-                    "id": "0b6f1c9e-8f0a-4a7e-9d55-2f3f5f0c9a11",
-                    "event": "order.shipped",
-                    "status": "processed",
-                    "priority": "high",
-                    "transaction_id": "order-A-1-shipped",
-                    "created_at": "2026-11-22T10:00:00Z",
-                    "processed_at": "2026-11-22T10:00:01Z",
+                    **NOTIFICATION_EXAMPLE,
                     "stats": {"total": 2, "sent": 1, "dead": 1},
                     "deliveries": [
-                        {
-                            "id": 41,
-                            "notification_id": "0b6f1c9e-8f0a-4a7e-9d55-2f3f5f0c9a11",
-                            "subscriber_id": "user-1",
-                            "channel": "email",
-                            "status": "sent",
-                            "attempts": 1,
-                            "provider": "smtp",
-                            "variant": "b",
-                            "last_error": "",
-                            "next_attempt_at": None,
-                            "created_at": "2026-11-22T10:00:00Z",
-                            "updated_at": "2026-11-22T10:00:01Z",
-                        }
+                        {**DELIVERY_EXAMPLE, "attempts": 1, "updated_at": "2026-11-22T10:00:01Z"}
                     ],
                 },
             )
@@ -215,20 +187,14 @@ class DeliveryListView(ListAPIView):
             OpenApiParameter("limit", int),
         ],
         examples=[
-            OpenApiExample(
-                "Dead letters",
-                response_only=True,
-                value={
-                    "results": [
-                        {
-                            **DELIVERY_EXAMPLE,
-                            "status": "dead",
-                            "attempts": 5,
-                            "last_error": "attempts exhausted (5): SMTP 451: try later",
-                        }
-                    ],
-                    "next": None,
+            page_example(
+                {
+                    **DELIVERY_EXAMPLE,
+                    "status": "dead",
+                    "attempts": 5,
+                    "last_error": "attempts exhausted (5): SMTP 451: try later",
                 },
+                name="Dead letters",
             )
         ],
     )

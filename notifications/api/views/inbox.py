@@ -14,6 +14,7 @@ from notifications.api.serializers.inbox import (
     InboxFilterSerializer,
     InboxMessageSerializer,
 )
+from notifications.api.views.subscribers import page_example
 from notifications.models import InboxMessage, Subscriber
 from notifications.services.inbox import (
     inbox_counts,
@@ -31,6 +32,27 @@ HASH_PARAMETER = OpenApiParameter(
     required=False,
     description="hex(HMAC-SHA256(tenant inbox secret, subscriber_id)); instead of an API key.",
 )
+MESSAGE_EXAMPLE = {
+    "id": 7,
+    "title": "Your order shipped",
+    "body": "Order A-1 is on its way.",
+    "cta_url": "https://shop.example.com/orders/A-1",
+    "read": False,
+    "seen": True,
+    "created_at": "2026-11-22T10:00:01Z",
+}
+
+
+def _mark_all_schema(summary: str):
+    """Marking every message of a subscriber: the number of messages changed."""
+    return extend_schema(
+        summary=summary,
+        tags=["inbox"],
+        request=None,
+        parameters=[HASH_PARAMETER],
+        responses={200: {"type": "object", "properties": {"updated": {"type": "integer"}}}},
+        examples=[OpenApiExample("Updated", response_only=True, value={"updated": 3})],
+    )
 
 
 class InboxView(APIView):
@@ -69,26 +91,7 @@ class InboxMessageListView(InboxView, ListAPIView):
             OpenApiParameter("limit", int),
             HASH_PARAMETER,
         ],
-        examples=[
-            OpenApiExample(
-                "Inbox page",
-                response_only=True,
-                value={
-                    "results": [
-                        {
-                            "id": 7,
-                            "title": "Your order shipped",
-                            "body": "Order A-1 is on its way.",
-                            "cta_url": "https://shop.example.com/orders/A-1",
-                            "read": False,
-                            "seen": True,
-                            "created_at": "2026-11-22T10:00:01Z",
-                        }
-                    ],
-                    "next": None,
-                },
-            )
-        ],
+        examples=[page_example(MESSAGE_EXAMPLE, name="Inbox page")],
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -114,19 +117,7 @@ class InboxMessageReadView(InboxView):
         parameters=[HASH_PARAMETER],
         responses={200: InboxMessageSerializer, 404: ERROR},
         examples=[
-            OpenApiExample(
-                "Read",
-                response_only=True,
-                value={
-                    "id": 7,
-                    "title": "Your order shipped",
-                    "body": "Order A-1 is on its way.",
-                    "cta_url": "https://shop.example.com/orders/A-1",
-                    "read": True,
-                    "seen": True,
-                    "created_at": "2026-11-22T10:00:01Z",
-                },
-            )
+            OpenApiExample("Read", response_only=True, value={**MESSAGE_EXAMPLE, "read": True})
         ],
     )
     def post(self, request, subscriber_id: str, message_id: int):
@@ -139,26 +130,12 @@ class InboxMessageReadView(InboxView):
 
 
 class InboxReadAllView(InboxView):
-    @extend_schema(
-        summary="Mark every message read",
-        tags=["inbox"],
-        request=None,
-        parameters=[HASH_PARAMETER],
-        responses={200: {"type": "object", "properties": {"updated": {"type": "integer"}}}},
-        examples=[OpenApiExample("Updated", response_only=True, value={"updated": 3})],
-    )
+    @_mark_all_schema("Mark every message read")
     def post(self, request, subscriber_id: str):
         return Response({"updated": inbox_mark_all_read(subscriber=self.subscriber(subscriber_id))})
 
 
 class InboxSeenAllView(InboxView):
-    @extend_schema(
-        summary="Mark every message seen",
-        tags=["inbox"],
-        request=None,
-        parameters=[HASH_PARAMETER],
-        responses={200: {"type": "object", "properties": {"updated": {"type": "integer"}}}},
-        examples=[OpenApiExample("Updated", response_only=True, value={"updated": 3})],
-    )
+    @_mark_all_schema("Mark every message seen")
     def post(self, request, subscriber_id: str):
         return Response({"updated": inbox_mark_all_seen(subscriber=self.subscriber(subscriber_id))})

@@ -42,7 +42,6 @@ from notifications.services.subscribers import (
     subscribers_bulk_upsert,
 )
 from platform_core.api.errors import ApiError
-from platform_core.api.pagination import CursorPagination
 
 TAGS = ["subscribers"]
 SUBSCRIBER_ID = OpenApiParameter(
@@ -59,6 +58,11 @@ PROVIDER = OpenApiParameter(
 
 def error_response(description: str) -> OpenApiResponse:
     return OpenApiResponse(response=ApiErrorSerializer, description=description)
+
+
+def page_example(*results: dict, name: str = "A page") -> OpenApiExample:
+    """A list's response example: one page of `results`, the last one."""
+    return OpenApiExample(name, value={"results": list(results), "next": None}, response_only=True)
 
 
 NOT_FOUND = error_response("No subscriber with this id (in this tenant).")
@@ -88,13 +92,9 @@ def _subscriber_or_404(subscriber_id: str) -> Subscriber:
     return subscriber
 
 
-class NewestFirstPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-
-
 class SubscriberListCreateView(generics.ListAPIView):
     serializer_class = SubscriberOutputSerializer
-    pagination_class = NewestFirstPagination
+    ordering = ("-created_at", "-id")
 
     def get_queryset(self):
         return subscriber_list(email=self.request.query_params.get("email") or None)
@@ -108,13 +108,7 @@ class SubscriberListCreateView(generics.ListAPIView):
             OpenApiParameter("limit", int, description="Page size (default 50, at most 500)."),
         ],
         responses={200: SubscriberOutputSerializer(many=True)},
-        examples=[
-            OpenApiExample(
-                "A page",
-                value={"results": [SUBSCRIBER_OUTPUT_EXAMPLE], "next": None},
-                response_only=True,
-            )
-        ],
+        examples=[page_example(SUBSCRIBER_OUTPUT_EXAMPLE)],
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

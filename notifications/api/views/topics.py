@@ -15,7 +15,7 @@ from notifications.api.serializers.topics import (
     TopicSubscribersInputSerializer,
     TopicSubscribersRemovedSerializer,
 )
-from notifications.api.views.subscribers import INVALID, error_response
+from notifications.api.views.subscribers import INVALID, error_response, page_example
 from notifications.models import Topic
 from notifications.selectors.topics import (
     topic_get,
@@ -30,7 +30,6 @@ from notifications.services.topics import (
     topic_remove_subscribers,
 )
 from platform_core.api.errors import ApiError
-from platform_core.api.pagination import CursorPagination
 
 TAGS = ["topics"]
 KEY = OpenApiParameter("key", str, OpenApiParameter.PATH, description="The topic's key.")
@@ -53,18 +52,31 @@ def _topic_or_404(key: str) -> Topic:
     return topic
 
 
-class TopicPagination(CursorPagination):
-    ordering = ("key",)
+def _subscriber_ids(request) -> list[str]:
+    serializer = TopicSubscribersInputSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data["subscribers"]
 
 
-class MembershipPagination(CursorPagination):
-    # The (topic, subscriber) unique index: a keyset scan however large the topic.
-    ordering = ("subscriber_id",)
+def _members_schema(summary: str, *, description: str, output, example: OpenApiExample):
+    """Adding or removing members: the same body, the same errors."""
+    return extend_schema(
+        summary=summary,
+        description=description,
+        tags=TAGS,
+        parameters=[KEY],
+        request=TopicSubscribersInputSerializer,
+        responses={200: output, 400: INVALID, 404: NOT_FOUND, 413: TOO_LARGE},
+        examples=[
+            OpenApiExample("Subscriber ids", value=MEMBERS_EXAMPLE, request_only=True),
+            example,
+        ],
+    )
 
 
 class TopicListCreateView(generics.ListAPIView):
     serializer_class = TopicOutputSerializer
-    pagination_class = TopicPagination
+    ordering = ("key",)
 
     def get_queryset(self):
         return topic_list()
@@ -75,11 +87,7 @@ class TopicListCreateView(generics.ListAPIView):
         tags=TAGS,
         parameters=[OpenApiParameter("limit", int, description="Page size.")],
         responses={200: TopicOutputSerializer(many=True)},
-        examples=[
-            OpenApiExample(
-                "A page", value={"results": [TOPIC_EXAMPLE], "next": None}, response_only=True
-            )
-        ],
+        examples=[page_example(TOPIC_EXAMPLE)],
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -143,7 +151,8 @@ class TopicDetailView(APIView):
 
 class TopicSubscribersView(generics.ListAPIView):
     serializer_class = TopicSubscriberOutputSerializer
-    pagination_class = MembershipPagination
+    # The (topic, subscriber) unique index: a keyset scan however large the topic.
+    ordering = ("subscriber_id",)
 
     def get_queryset(self):
         return topic_subscribers_list(topic=_topic_or_404(self.kwargs["key"]))
@@ -155,72 +164,33 @@ class TopicSubscribersView(generics.ListAPIView):
         parameters=[KEY, OpenApiParameter("limit", int, description="Page size.")],
         responses={200: TopicSubscriberOutputSerializer(many=True), 404: NOT_FOUND},
         examples=[
-            OpenApiExample(
-                "A page",
-                value={
-                    "results": [
-                        {"subscriber_id": "user-1", "subscribed_at": "2025-01-31T09:30:00Z"}
-                    ],
-                    "next": None,
-                },
-                response_only=True,
-            )
+            page_example({"subscriber_id": "user-1", "subscribed_at": "2025-01-31T09:30:00Z"})
         ],
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(
-        summary="Add subscribers to a topic",
+    @_members_schema(
+        "Add subscribers to a topic",
         description=(
             "Up to 1000 subscriber ids; unknown ids are created as bare subscribers. "
             "`added` counts only new memberships."
         ),
-        tags=TAGS,
-        parameters=[KEY],
-        request=TopicSubscribersInputSerializer,
-        responses={
-            200: TopicSubscribersAddedSerializer,
-            400: INVALID,
-            404: NOT_FOUND,
-            413: TOO_LARGE,
-        },
-        examples=[
-            OpenApiExample("Subscriber ids", value=MEMBERS_EXAMPLE, request_only=True),
-            OpenApiExample("Added", value={"added": 3}, response_only=True),
-        ],
+        output=TopicSubscribersAddedSerializer,
+        example=OpenApiExample("Added", value={"added": 3}, response_only=True),
     )
     def post(self, request, key: str):
         topic = _topic_or_404(key)
-        serializer = TopicSubscribersInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        added = topic_add_subscribers(
-            topic=topic, subscriber_ids=serializer.validated_data["subscribers"]
-        )
+        added = topic_add_subscribers(topic=topic, subscriber_ids=_subscriber_ids(request))
         return Response({"added": added})
 
-    @extend_schema(
-        summary="Remove subscribers from a topic",
+    @_members_schema(
+        "Remove subscribers from a topic",
         description="Up to 1000 subscriber ids; `removed` counts memberships actually removed.",
-        tags=TAGS,
-        parameters=[KEY],
-        request=TopicSubscribersInputSerializer,
-        responses={
-            200: TopicSubscribersRemovedSerializer,
-            400: INVALID,
-            404: NOT_FOUND,
-            413: TOO_LARGE,
-        },
-        examples=[
-            OpenApiExample("Subscriber ids", value=MEMBERS_EXAMPLE, request_only=True),
-            OpenApiExample("Removed", value={"removed": 2}, response_only=True),
-        ],
+        output=TopicSubscribersRemovedSerializer,
+        example=OpenApiExample("Removed", value={"removed": 2}, response_only=True),
     )
     def delete(self, request, key: str):
         topic = _topic_or_404(key)
-        serializer = TopicSubscribersInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        removed = topic_remove_subscribers(
-            topic=topic, subscriber_ids=serializer.validated_data["subscribers"]
-        )
+        removed = topic_remove_subscribers(topic=topic, subscriber_ids=_subscriber_ids(request))
         return Response({"removed": removed})

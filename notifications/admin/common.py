@@ -1,0 +1,90 @@
+"""What the tenant admin's modules share: URLs, formset rows, service errors, read-only pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Model
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+
+from platform_core.admin_sites import tenant_admin_site
+from platform_core.api.errors import ApiError
+
+
+def admin_url(model, view: str, *args: Any, query: str = "") -> str:
+    """The URL of one of this site's admin views for a model (`changelist`, `change`, ...)."""
+    opts = model._meta
+    url = reverse(f"{tenant_admin_site.name}:{opts.app_label}_{opts.model_name}_{view}", args=args)
+    return f"{url}?{query}" if query else url
+
+
+def kept_forms(formset) -> list[forms.Form]:
+    """The rows a formset will keep: existing ones not deleted, and filled-in new ones."""
+    return [
+        form
+        for form in formset.forms
+        if (form.instance.pk is not None or form.has_changed())
+        and not (formset.can_delete and formset._should_delete_form(form))
+    ]
+
+
+def inline_formset(formsets, model: type[Model]) -> forms.BaseInlineFormSet | None:
+    """The inline formset of `model`, its changes applied to its rows but not saved.
+
+    None when the user may not see that inline. The change log reads the formset's
+    new/changed/deleted objects, which `save(commit=False)` fills in.
+    """
+    formset = next((fs for fs in formsets if fs.model is model), None)
+    if formset is not None:
+        formset.save(commit=False)
+    return formset
+
+
+class ServiceErrorsMixin:
+    """Shows an ApiError a service raises while saving (a concurrent change) as a message.
+
+    The forms validate what the services do, so this is the rare race; the admin view's
+    transaction has rolled back by the time the error gets here.
+    """
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApiError as exc:
+            details = "; ".join(
+                f"{field}: {' '.join(problems)}" for field, problems in (exc.fields or {}).items()
+            )
+            self.message_user(
+                request,
+                f"Nothing was saved: {exc.message}" + (f" ({details})" if details else ""),
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class SavedWithInlinesMixin:
+    """Written in `save_related`, together with its inline rows, by the service the API uses:
+    `save_model` writes nothing."""
+
+    def save_model(self, request, obj, form, change):
+        pass
+
+
+class ReadOnlyMixin:
+    """History is viewed, never written, from the admin (for model admins and inlines)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """A model admin that shows rows and changes nothing."""
