@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 import socket
 import threading
-import time
 
 import harness
 from aiosmtpd.controller import Controller
-from django.db.models import Max
-from django.utils import timezone
 
 
 class Sink:
@@ -50,8 +47,7 @@ def main() -> None:
     print(f"machine: {harness.machine()}")
     harness.prepare(env=env)
     tenant, _ = harness.create_tenant()
-    from notifications.models import Delivery, Integration, Route, Template, Workflow, WorkflowStep
-    from notifications.services.trigger import event_trigger
+    from notifications.models import Integration, Template
 
     with harness.in_schema(tenant.schema_name):
         harness.bulk_subscribers(
@@ -75,45 +71,26 @@ def main() -> None:
                 "from_email": "bench@clarion.test",
             },
         )
-        workflow = Workflow.objects.create(key="email", name="Email")
-        WorkflowStep.objects.create(
-            workflow=workflow, position=0, type="send", channel="email", template_key="shipped"
-        )
-        Route.objects.create(event="bench.email", workflow=workflow, priority="normal")
+        harness.single_step_route(event="bench.email", channel="email", template_key="shipped")
 
     processes = harness.Processes(env)
     try:
         worker = processes.worker("normal", args.concurrency)
         harness.wait_for_workers(["worker-normal"])
         with harness.in_schema(tenant.schema_name), harness.RssSampler({"normal": worker}) as rss:
-            data = {
-                "event": "bench.email",
-                "to": [{"topic": "everyone"}],
-                "payload": {"order_id": "E-1"},
-            }
-            cpu_before = harness.cpu_seconds()
-            started = time.perf_counter()
-            triggered_at = timezone.now()
-            notification_id = event_trigger(data=data, raw=data).body["notification_id"]
-            deliveries = Delivery.objects.filter(notification_id=notification_id)
-            while (
-                not deliveries.exists()
-                or deliveries.filter(status__in=["queued", "sending"]).exists()
-            ):
-                if time.perf_counter() - started > args.timeout:
-                    raise SystemExit("timed out")
-                time.sleep(0.5)
-            wall = time.perf_counter() - started
-            cpu_after = harness.cpu_seconds()
-            sent = deliveries.filter(status="sent").count()
-            last = deliveries.aggregate(last=Max("sent_at"))["last"]
-            elapsed = (last - triggered_at).total_seconds()
+            result = harness.measure_fanout(
+                event="bench.email",
+                topic_key="everyone",
+                payload={"order_id": "E-1"},
+                timeout=args.timeout,
+            )
+        sent, elapsed = result["sent"], result["seconds"]
         print(
             f"email fan-out: {sent} of {args.subscribers} sent in {elapsed:.2f} s "
             f"= {sent / elapsed:,.0f} emails/s end to end through SMTP "
             f"(worker concurrency {args.concurrency}); the sink received {sink.count}"
         )
-        print(harness.cpu_report(cpu_before, cpu_after, wall))
+        print(result["cpu"])
         print("peak RSS per worker process:")
         print(rss.report())
     finally:

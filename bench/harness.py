@@ -272,3 +272,47 @@ def cpu_report(before: dict[str, float], after: dict[str, float], wall: float) -
         if seconds > 0.05
     ]
     return "CPU used: " + ", ".join(parts)
+
+
+def single_step_route(*, event: str, channel: str, template_key: str) -> None:
+    """A workflow with one send step, routed from `event` at normal priority."""
+    from notifications.models import Route, Workflow, WorkflowStep
+
+    workflow = Workflow.objects.create(key=event.replace(".", "-"), name=event)
+    WorkflowStep.objects.create(
+        workflow=workflow, position=0, type="send", channel=channel, template_key=template_key
+    )
+    Route.objects.create(event=event, workflow=workflow, priority="normal")
+
+
+def measure_fanout(*, event: str, topic_key: str, payload: dict, timeout: float) -> dict:
+    """Trigger one event to a topic and wait until no delivery is queued or sending.
+
+    Polls a cheap question (is anything still in flight?) so that the database works for the
+    pipeline, not for the stopwatch; the time is read from the rows afterwards: trigger to
+    the last `sent_at`.
+    """
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from notifications.models import Delivery
+    from notifications.services.trigger import event_trigger
+
+    data = {"event": event, "to": [{"topic": topic_key}], "payload": payload}
+    cpu_before = cpu_seconds()
+    started = time.perf_counter()
+    triggered_at = timezone.now()
+    notification_id = event_trigger(data=data, raw=data).body["notification_id"]
+    deliveries = Delivery.objects.filter(notification_id=notification_id)
+    while not deliveries.exists() or deliveries.filter(status__in=["queued", "sending"]).exists():
+        if time.perf_counter() - started > timeout:
+            raise SystemExit("timed out")
+        time.sleep(0.5)
+    wall = time.perf_counter() - started
+    cpu_after = cpu_seconds()
+    last = deliveries.aggregate(last=Max("sent_at"))["last"]
+    return {
+        "sent": deliveries.filter(status="sent").count(),
+        "seconds": (last - triggered_at).total_seconds(),
+        "cpu": cpu_report(cpu_before, cpu_after, wall),
+    }

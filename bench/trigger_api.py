@@ -5,7 +5,7 @@ event is committed to PostgreSQL and its processing enqueued in Redis; workers a
 running, so they do not compete for the CPU during the measurement. Load comes from `wrk`
 (apt install wrk) in a second process.
 
-Usage: python bench/trigger_api.py [--connections 32] [--duration 30] [--workers 3]
+Usage: python bench/trigger_api.py [--connections 32] [--duration 30] [--workers 4]
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     parser.add_argument("--port", type=int, default=8099)
     args = parser.parse_args()
     if not shutil.which("wrk"):

@@ -48,7 +48,17 @@ ACCEPTED_EXAMPLE = OpenApiExample(
 )
 
 
-def _respond(outcome) -> Response:
+def _accept(request, serializer_class, *, broadcast: bool = False) -> Response:
+    """Validate, accept (or replay) one event, and answer 202 (or 200 for a replay)."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    outcome = event_trigger(
+        data=serializer.validated_data,
+        raw=request.data,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        request_id=getattr(request, "request_id", ""),
+        broadcast=broadcast,
+    )
     if outcome.replayed:
         return Response(outcome.body, status=200, headers={"Idempotent-Replayed": "true"})
     return Response(outcome.body, status=status.HTTP_202_ACCEPTED)
@@ -77,15 +87,7 @@ class EventTriggerView(APIView):
         examples=[TRIGGER_EXAMPLE, ACCEPTED_EXAMPLE],
     )
     def post(self, request):
-        serializer = TriggerSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        outcome = event_trigger(
-            data=serializer.validated_data,
-            raw=request.data,
-            idempotency_key=request.headers.get("Idempotency-Key"),
-            request_id=getattr(request, "request_id", ""),
-        )
-        return _respond(outcome)
+        return _accept(request, TriggerSerializer)
 
 
 class EventBroadcastView(APIView):
@@ -112,16 +114,7 @@ class EventBroadcastView(APIView):
         ],
     )
     def post(self, request):
-        serializer = BroadcastSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        outcome = event_trigger(
-            data=serializer.validated_data,
-            raw=request.data,
-            idempotency_key=request.headers.get("Idempotency-Key"),
-            request_id=getattr(request, "request_id", ""),
-            broadcast=True,
-        )
-        return _respond(outcome)
+        return _accept(request, BroadcastSerializer, broadcast=True)
 
 
 class EventBulkView(APIView):
