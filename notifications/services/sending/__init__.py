@@ -1,0 +1,19 @@
+"""Sending a batch of deliveries of one channel (see `inapp` and `providers`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from notifications.models import Channel
+from notifications.services.sending.common import ConfigurationError, Renderer
+from notifications.services.sending.inapp import send_in_app
+from notifications.services.sending.providers import send_via_providers
+
+__all__ = ["ConfigurationError", "Renderer", "deliveries_send"]
+
+
+def deliveries_send(*, delivery_ids: Sequence[int], channel: str) -> dict:
+    """Send a batch of deliveries of one channel; returns counts by outcome."""
+    if channel == Channel.IN_APP:
+        return send_in_app(delivery_ids)
+    return send_via_providers(delivery_ids, channel)
