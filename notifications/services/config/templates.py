@@ -1,0 +1,192 @@
+"""Writes of templates and their A/B variants."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import transaction
+from rest_framework import status
+
+from notifications.models import Channel, StepType, Template, TemplateVariant, WorkflowStep
+from notifications.rendering import template_errors
+from notifications.services.config.common import (
+    MAX_VARIANTS,
+    Fields,
+    _conflict,
+    _insert,
+    _invalid,
+    _lock,
+)
+from platform_core.api.errors import ApiError
+
+
+def _template_validate(*, template: Template, variants: Sequence[Mapping[str, Any]]) -> None:
+    key, locale, channel = template.key, template.locale, template.channel
+    errors: Fields = {}
+    if channel not in Channel.values:
+        errors["channel"] = [f"Use one of: {', '.join(Channel.values)}."]
+    if len(variants) > MAX_VARIANTS:
+        errors["variants"] = [f"At most {MAX_VARIANTS} variants."]
+    seen: set[str] = set()
+    for index, variant in enumerate(variants):
+        name = variant.get("name") or ""
+        weight = variant.get("weight", 1)
+        if not name:
+            errors.setdefault(f"variants.{index}.name", []).append("This field is required.")
+        elif name in seen:
+            errors.setdefault(f"variants.{index}.name", []).append(
+                f"Another variant is named '{name}'."
+            )
+        seen.add(name)
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+            errors.setdefault(f"variants.{index}.weight", []).append("Use an integer of 0 or more.")
+    if errors:
+        raise _invalid(errors)
+    # Syntax, names other than payload / subscriber / actor, required content per channel.
+    errors = template_errors(
+        channel=channel,
+        subject=template.subject,
+        body=template.body,
+        cta_url=template.cta_url,
+        variants=[dict(variant) for variant in variants],
+    )
+    if errors:
+        raise _invalid(errors)
+    other_channels = (
+        Template.objects.filter(key=key)
+        .exclude(locale=locale)
+        .exclude(channel=channel)
+        .values_list("channel", flat=True)
+        .distinct()
+    )
+    if other := list(other_channels):
+        raise _invalid(
+            {
+                "channel": [
+                    f"Template '{key}' exists in other locales for channel "
+                    f"{', '.join(sorted(other))}; every locale of a key has the same channel."
+                ]
+            }
+        )
+    clashing = (
+        WorkflowStep.objects.filter(type=StepType.SEND, template_key=key)
+        .exclude(channel=channel)
+        .select_related("workflow")
+        .order_by("workflow__key", "position")
+        .first()
+    )
+    if clashing is not None:
+        raise _conflict(
+            "template_in_use",
+            f"Template '{key}' is used by workflow '{clashing.workflow.key}' "
+            f"(step {clashing.position}) on channel {clashing.channel}; its channel cannot "
+            f"change to {channel}.",
+        )
+
+
+def _variants_replace(*, template: Template, variants: Sequence[Mapping[str, Any]]) -> None:
+    template.variants.all().delete()
+    TemplateVariant.objects.bulk_create(
+        TemplateVariant(
+            template=template,
+            name=variant["name"],
+            weight=variant.get("weight", 1),
+            subject=variant.get("subject") or "",
+            body=variant["body"],
+        )
+        for variant in variants
+    )
+
+
+def _template_prefetched(template: Template) -> Template:
+    # Callers serialise the variants just written; reading them once avoids stale caches.
+    return Template.objects.prefetch_related("variants").get(pk=template.pk)
+
+
+@transaction.atomic
+def template_create(
+    *,
+    key: str,
+    channel: str,
+    locale: str,
+    body: str,
+    subject: str = "",
+    cta_url: str = "",
+    variants: Sequence[Mapping[str, Any]] = (),
+) -> Template:
+    """Create the template `key` in `locale`; 409 `template_exists` if it is there already."""
+    _lock("template", key)
+    exists = _conflict(
+        "template_exists", f"Template '{key}' already exists in locale '{locale}'; PUT replaces it."
+    )
+    if Template.objects.filter(key=key, locale=locale).exists():
+        raise exists
+    template = Template(
+        key=key, channel=channel, locale=locale, subject=subject, body=body, cta_url=cta_url
+    )
+    _template_validate(template=template, variants=variants)
+    _insert(template, conflict=exists)
+    _variants_replace(template=template, variants=variants)
+    return _template_prefetched(template)
+
+
+@transaction.atomic
+def template_upsert(
+    *,
+    key: str,
+    channel: str,
+    locale: str,
+    body: str,
+    subject: str = "",
+    cta_url: str = "",
+    variants: Sequence[Mapping[str, Any]] = (),
+) -> tuple[Template, bool]:
+    """Create or wholly replace the template `key` in `locale`, variants included."""
+    _lock("template", key)
+    content = Template(
+        key=key, channel=channel, locale=locale, subject=subject, body=body, cta_url=cta_url
+    )
+    _template_validate(template=content, variants=variants)
+    template = Template.objects.select_for_update().filter(key=key, locale=locale).first()
+    created = template is None
+    if created:
+        template = content
+    else:
+        template.channel = channel
+        template.subject = subject
+        template.body = body
+        template.cta_url = cta_url
+    template.save()
+    _variants_replace(template=template, variants=variants)
+    return _template_prefetched(template), created
+
+
+@transaction.atomic
+def template_delete(*, key: str, locale: str | None = None) -> int:
+    """Delete one locale of `key`, or every locale when `locale` is None; the number deleted."""
+    _lock("template", key)
+    existing = Template.objects.filter(key=key)
+    targets = list(existing.filter(locale=locale) if locale else existing)
+    if not targets:
+        where = f" in locale '{locale}'" if locale else ""
+        raise ApiError(
+            "not_found", f"No template '{key}'{where}.", status_code=status.HTTP_404_NOT_FOUND
+        )
+    # A workflow needs the key in some locale: only removing the last one is refused.
+    if not existing.exclude(pk__in=[template.pk for template in targets]).exists():
+        users = sorted(
+            set(
+                WorkflowStep.objects.filter(type=StepType.SEND, template_key=key).values_list(
+                    "workflow__key", flat=True
+                )
+            )
+        )
+        if users:
+            raise _conflict(
+                "template_in_use",
+                f"Template '{key}' is used by workflow(s) {', '.join(users)}; "
+                "change those workflows first.",
+            )
+    Template.objects.filter(pk__in=[template.pk for template in targets]).delete()
+    return len(targets)

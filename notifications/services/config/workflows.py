@@ -1,0 +1,196 @@
+"""Writes of workflows and their steps, and the step rules the API and the admin share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from django.db import transaction
+
+from notifications.models import Channel, Route, StepType, Template, Workflow, WorkflowStep
+from notifications.services.config.common import (
+    DELAY_MAX_SECONDS,
+    DIGEST_MAX_SECONDS,
+    MAX_STEPS,
+    Fields,
+    _conflict,
+    _insert,
+    _invalid,
+    _is_int,
+    _lock,
+)
+
+_STEP_KEYS = {
+    StepType.SEND: {"type", "channel", "template", "condition"},
+    StepType.DELAY: {"type", "seconds"},
+    StepType.DIGEST: {"type", "window_seconds"},
+}
+
+
+def workflow_steps_errors(*, steps: Sequence[Mapping[str, Any]]) -> Fields:
+    """Everything wrong with a list of steps in the API's format, by field (`steps.2.seconds`)."""
+    errors: Fields = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    if len(steps) > MAX_STEPS:
+        add("steps", f"At most {MAX_STEPS} steps.")
+        return errors
+    template_channels: dict[str, set[str]] = {}
+    keys = {str(step.get("template")) for step in steps if isinstance(step, Mapping)}
+    for key, channel in Template.objects.filter(key__in=keys).values_list("key", "channel"):
+        template_channels.setdefault(key, set()).add(channel)
+
+    sends = 0
+    for index, step in enumerate(steps):
+        at = f"steps.{index}"
+        if not isinstance(step, Mapping):
+            add(at, "Expected an object.")
+            continue
+        kind = step.get("type")
+        if kind not in _STEP_KEYS:
+            add(f"{at}.type", f"Use one of: {', '.join(StepType.values)}.")
+            continue
+        for unknown in sorted(set(step) - _STEP_KEYS[kind]):
+            add(f"{at}.{unknown}", "Unknown field.")
+        if kind == StepType.SEND:
+            sends += 1
+            channel, key = step.get("channel"), step.get("template")
+            if channel not in Channel.values:
+                add(f"{at}.channel", f"Use one of: {', '.join(Channel.values)}.")
+            if not key or not isinstance(key, str):
+                add(f"{at}.template", "This field is required.")
+            elif key not in template_channels:
+                add(f"{at}.template", f"No template '{key}'.")
+            elif channel in Channel.values and channel not in template_channels[key]:
+                have = ", ".join(sorted(template_channels[key]))
+                add(f"{at}.template", f"Template '{key}' is for {have}, not {channel}.")
+            if step.get("condition") is not None:
+                _condition_errors(step["condition"], index, steps, add)
+        elif kind == StepType.DELAY:
+            seconds = step.get("seconds")
+            if not _is_int(seconds) or not 1 <= seconds <= DELAY_MAX_SECONDS:
+                add(f"{at}.seconds", f"Use a whole number from 1 to {DELAY_MAX_SECONDS} (30 days).")
+        else:
+            window = step.get("window_seconds")
+            if not _is_int(window) or not 1 <= window <= DIGEST_MAX_SECONDS:
+                add(
+                    f"{at}.window_seconds",
+                    f"Use a whole number from 1 to {DIGEST_MAX_SECONDS} (1 day).",
+                )
+    if not sends and not errors:
+        add("steps", "A workflow needs at least one send step.")
+    return errors
+
+
+def _condition_errors(condition: Any, index: int, steps: Sequence[Mapping], add) -> None:
+    at = f"steps.{index}.condition"
+    if not isinstance(condition, Mapping):
+        add(at, 'Expected an object such as {"unread": 0}.')
+        return
+    for unknown in sorted(set(condition) - {"unread"}):
+        add(f"{at}.{unknown}", "Unknown field.")
+    target = condition.get("unread")
+    if not _is_int(target):
+        add(f"{at}.unread", "Give the index of an earlier in_app send step.")
+        return
+    earlier = steps[target] if 0 <= target < index else None
+    if not (
+        isinstance(earlier, Mapping)
+        and earlier.get("type") == StepType.SEND
+        and earlier.get("channel") == Channel.IN_APP
+    ):
+        add(f"{at}.unread", f"Step {target} is not an earlier in_app send step.")
+
+
+def workflow_step_representation(step: WorkflowStep) -> dict[str, Any]:
+    """A step row in the API's list format (the inverse of what `_steps_write` stores)."""
+    if step.type == StepType.SEND:
+        data = {"type": step.type, "channel": step.channel, "template": step.template_key}
+        if step.unread_step is not None:
+            data["condition"] = {"unread": step.unread_step}
+        return data
+    if step.type == StepType.DELAY:
+        return {"type": step.type, "seconds": step.seconds}
+    return {"type": step.type, "window_seconds": step.seconds}
+
+
+def _steps_write(*, workflow: Workflow, steps: Sequence[Mapping[str, Any]]) -> None:
+    rows = []
+    for position, step in enumerate(steps):
+        row = WorkflowStep(workflow=workflow, position=position, type=step["type"])
+        if step["type"] == StepType.SEND:
+            row.channel = step["channel"]
+            row.template_key = step["template"]
+            row.unread_step = (step.get("condition") or {}).get("unread")
+        elif step["type"] == StepType.DELAY:
+            row.seconds = step["seconds"]
+        else:
+            row.seconds = step["window_seconds"]
+        rows.append(row)
+    WorkflowStep.objects.bulk_create(rows)
+
+
+def _steps_validate(steps: Sequence[Mapping[str, Any]]) -> None:
+    # Shared locks: templates may be read by many workflow writes, but not deleted meanwhile.
+    _lock("template", *_template_keys(steps), shared=True)
+    if errors := workflow_steps_errors(steps=steps):
+        raise _invalid(errors)
+
+
+def _template_keys(steps: Iterable[Any]) -> list[str]:
+    return [
+        step["template"]
+        for step in steps
+        if isinstance(step, Mapping) and isinstance(step.get("template"), str)
+    ]
+
+
+def _workflow_prefetched(workflow: Workflow) -> Workflow:
+    return Workflow.objects.prefetch_related("steps").get(pk=workflow.pk)
+
+
+@transaction.atomic
+def workflow_create(
+    *, key: str, name: str, steps: Sequence[Mapping[str, Any]], critical: bool = False
+) -> Workflow:
+    """Create a workflow and its steps; 409 `workflow_exists` if the key is taken."""
+    _lock("workflow", key)
+    exists = _conflict("workflow_exists", f"Workflow '{key}' already exists; PUT replaces it.")
+    if Workflow.objects.filter(key=key).exists():
+        raise exists
+    _steps_validate(steps)
+    workflow = _insert(Workflow(key=key, name=name, critical=critical), conflict=exists)
+    _steps_write(workflow=workflow, steps=steps)
+    return _workflow_prefetched(workflow)
+
+
+@transaction.atomic
+def workflow_replace(
+    *, workflow: Workflow, name: str, steps: Sequence[Mapping[str, Any]], critical: bool = False
+) -> Workflow:
+    """Replace a workflow's name, criticality and its whole list of steps."""
+    _lock("workflow", workflow.key)
+    _steps_validate(steps)
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    workflow.name = name
+    workflow.critical = critical
+    workflow.save()
+    workflow.steps.all().delete()
+    _steps_write(workflow=workflow, steps=steps)
+    return _workflow_prefetched(workflow)
+
+
+@transaction.atomic
+def workflow_delete(*, workflow: Workflow) -> None:
+    """Delete a workflow and its steps; 409 `workflow_in_use` while a route points at it."""
+    _lock("workflow", workflow.key)
+    events = list(Route.objects.filter(workflow_id=workflow.pk).values_list("event", flat=True))
+    if events:
+        shown = ", ".join(sorted(events)[:10]) + (" …" if len(events) > 10 else "")
+        raise _conflict(
+            "workflow_in_use",
+            f"Workflow '{workflow.key}' is used by route(s) {shown}; change those routes first.",
+        )
+    Workflow.objects.filter(pk=workflow.pk).delete()
