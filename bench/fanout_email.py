@@ -73,17 +73,15 @@ def main() -> None:
         )
         harness.single_step_route(event="bench.email", channel="email", template_key="shipped")
 
-    processes = harness.Processes(env)
     try:
-        worker = processes.worker("normal", args.concurrency)
-        harness.wait_for_workers(["worker-normal"])
-        with harness.in_schema(tenant.schema_name), harness.RssSampler({"normal": worker}) as rss:
-            result = harness.measure_fanout(
-                event="bench.email",
-                topic_key="everyone",
-                payload={"order_id": "E-1"},
-                timeout=args.timeout,
-            )
+        result = harness.fanout_with_worker(
+            env=env,
+            schema=tenant.schema_name,
+            concurrency=args.concurrency,
+            event="bench.email",
+            payload={"order_id": "E-1"},
+            timeout=args.timeout,
+        )
         sent, elapsed = result["sent"], result["seconds"]
         print(
             f"email fan-out: {sent} of {args.subscribers} sent in {elapsed:.2f} s "
@@ -92,9 +90,8 @@ def main() -> None:
         )
         print(result["cpu"])
         print("peak RSS per worker process:")
-        print(rss.report())
+        print(result["rss"])
     finally:
-        processes.stop()
         controller.stop()
 
 

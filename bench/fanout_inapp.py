@@ -44,31 +44,26 @@ def main() -> None:
         Template.objects.create(key="welcome", channel="in_app", subject=subject, body=body)
         harness.single_step_route(event="bench.fanout", channel="in_app", template_key="welcome")
 
-    processes = harness.Processes(env)
-    try:
-        worker = processes.worker("normal", args.concurrency)
-        harness.wait_for_workers(["worker-normal"])
-        with harness.in_schema(tenant.schema_name), harness.RssSampler({"normal": worker}) as rss:
-            result = harness.measure_fanout(
-                event="bench.fanout",
-                topic_key="everyone",
-                payload={"order_id": "B-1"},
-                timeout=args.timeout,
-            )
-        sent, elapsed = result["sent"], result["seconds"]
-        if sent != args.subscribers:
-            raise SystemExit(f"only {sent} of {args.subscribers} deliveries were sent")
-        kind = "personalised" if args.personal else "same text for all"
-        print(
-            f"in-app fan-out ({kind}): {args.subscribers} deliveries in {elapsed:.2f} s "
-            f"= {args.subscribers / elapsed:,.0f} deliveries/s end to end, trigger to last sent "
-            f"(worker: concurrency {args.concurrency})"
-        )
-        print(result["cpu"])
-        print("peak RSS per worker process:")
-        print(rss.report())
-    finally:
-        processes.stop()
+    result = harness.fanout_with_worker(
+        env=env,
+        schema=tenant.schema_name,
+        concurrency=args.concurrency,
+        event="bench.fanout",
+        payload={"order_id": "B-1"},
+        timeout=args.timeout,
+    )
+    sent, elapsed = result["sent"], result["seconds"]
+    if sent != args.subscribers:
+        raise SystemExit(f"only {sent} of {args.subscribers} deliveries were sent")
+    kind = "personalised" if args.personal else "same text for all"
+    print(
+        f"in-app fan-out ({kind}): {args.subscribers} deliveries in {elapsed:.2f} s "
+        f"= {args.subscribers / elapsed:,.0f} deliveries/s end to end, trigger to last sent "
+        f"(worker: concurrency {args.concurrency})"
+    )
+    print(result["cpu"])
+    print("peak RSS per worker process:")
+    print(result["rss"])
 
 
 if __name__ == "__main__":

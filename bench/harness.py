@@ -316,3 +316,29 @@ def measure_fanout(*, event: str, topic_key: str, payload: dict, timeout: float)
         "seconds": (last - triggered_at).total_seconds(),
         "cpu": cpu_report(cpu_before, cpu_after, wall),
     }
+
+
+def fanout_with_worker(
+    *,
+    env: dict[str, str],
+    schema: str,
+    concurrency: int,
+    event: str,
+    payload: dict,
+    timeout: float,
+) -> dict:
+    """Start one `normal` worker, measure one fan-out to topic `everyone`, stop the worker.
+
+    Returns `measure_fanout`'s figures plus `rss`, the peak memory of each worker process.
+    """
+    processes = Processes(env)
+    try:
+        worker = processes.worker("normal", concurrency)
+        wait_for_workers(["worker-normal"])
+        with in_schema(schema), RssSampler({"normal": worker}) as rss:
+            result = measure_fanout(
+                event=event, topic_key="everyone", payload=payload, timeout=timeout
+            )
+        return {**result, "rss": rss.report()}
+    finally:
+        processes.stop()

@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from notifications.models import (
     Channel,
-    Delivery,
     DeliveryStatus,
     Notification,
     NotificationStatus,
@@ -272,7 +271,3 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
         extra={"notification_id": str(notification.pk), "deliveries": counts["deliveries"]},
     )
     return counts
-
-
-def delivery_count(*, notification: Notification) -> int:
-    return Delivery.objects.filter(notification=notification).count()
