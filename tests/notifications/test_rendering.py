@@ -309,7 +309,7 @@ def test_html_to_text_drops_javascript_links_and_decodes_entities():
 
 
 def test_each_source_is_compiled_once():
-    from notifications.rendering import _compile
+    from notifications.rendering.sandbox import compile_template as _compile
 
     source = "Cached {{ payload.n }} " + "x" * 20
     _compile.cache_clear()

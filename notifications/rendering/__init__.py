@@ -1,0 +1,46 @@
+"""Tenant-authored content, validated on save and rendered safely.
+
+Templates are written by tenants' operators and marketers, so they are untrusted code: they
+run in Jinja2's `ImmutableSandboxedEnvironment` (`sandbox`), see only `payload`, `subscriber`
+and `actor` (`validation`), and fail loudly on anything undefined. `selection` picks the
+template for a locale and the A/B variant for a subscriber, `render` turns them into a
+channel-neutral `RenderedMessage`, `batch` renders a batch of deliveries with one cache, and
+`text` writes the plain-text part of an HTML email.
+
+https://jinja.palletsprojects.com/en/stable/sandbox/
+"""
+
+from notifications.rendering.batch import (
+    SUBSCRIBER_FIELDS,
+    Renderer,
+    subscriber_context,
+    subscriber_context_from_row,
+)
+from notifications.rendering.render import RenderError, render_message
+from notifications.rendering.sandbox import MAX_POWER_BITS, MAX_REPEAT_LENGTH
+from notifications.rendering.selection import choose_variant, select_template
+from notifications.rendering.text import html_to_text
+from notifications.rendering.validation import (
+    CHANNELS,
+    CONTEXT_NAMES,
+    template_errors,
+    template_uses_subscriber,
+)
+
+__all__ = [
+    "CHANNELS",
+    "CONTEXT_NAMES",
+    "MAX_POWER_BITS",
+    "MAX_REPEAT_LENGTH",
+    "SUBSCRIBER_FIELDS",
+    "RenderError",
+    "Renderer",
+    "choose_variant",
+    "html_to_text",
+    "render_message",
+    "select_template",
+    "subscriber_context",
+    "subscriber_context_from_row",
+    "template_errors",
+    "template_uses_subscriber",
+]

@@ -1,0 +1,117 @@
+"""Rendering a batch of deliveries: what a template sees as `subscriber`, and the batch cache.
+
+A batch loads each template key once, and renders a template that does not mention
+`subscriber` once per notification and variant instead of once per recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from connectors.base import RenderedMessage
+from notifications.models import Notification, Template
+from notifications.rendering.render import RenderError, render_message
+from notifications.rendering.selection import choose_variant, select_template
+from notifications.rendering.validation import template_uses_subscriber
+
+# What a template sees as `subscriber`: these fields of the Subscriber model (also its column
+# names), in this order.
+SUBSCRIBER_FIELDS = (
+    "subscriber_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "locale",
+    "timezone",
+    "data",
+)
+
+
+def _context(values: Iterable[Any]) -> dict[str, Any]:
+    context = {name: value or "" for name, value in zip(SUBSCRIBER_FIELDS, values, strict=True)}
+    data = context["data"]
+    context["data"] = dict(data) if isinstance(data, Mapping) else {}
+    return context
+
+
+def subscriber_context(subscriber) -> dict[str, Any]:
+    """What a template sees as `subscriber`, from a Subscriber."""
+    return _context(getattr(subscriber, name) for name in SUBSCRIBER_FIELDS)
+
+
+def subscriber_context_from_row(row: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
+    """What a template sees as `subscriber`, from a mapping or a row in SUBSCRIBER_FIELDS order."""
+    if isinstance(row, Mapping):
+        return _context(row.get(name) for name in SUBSCRIBER_FIELDS)
+    return _context(row)
+
+
+@dataclass
+class Renderer:
+    """Renders the deliveries of one batch.
+
+    Each template key (all locales, with variants) is loaded once. A template that does not
+    mention `subscriber` renders the same for everyone with the same variant, so it is
+    rendered once per notification and variant, not once per recipient.
+    """
+
+    default_locale: str = field(default_factory=lambda: settings.CLARION_DEFAULT_LOCALE)
+    _templates: dict[str, list[Template]] = field(default_factory=dict)
+    _personal: dict[int, bool] = field(default_factory=dict)
+    _shared: dict[tuple, RenderedMessage] = field(default_factory=dict)
+
+    def templates(self, key: str) -> list[Template]:
+        """Every locale of a template key, with its variants (loaded once per batch)."""
+        if key not in self._templates:
+            self._templates[key] = list(
+                Template.objects.filter(key=key).prefetch_related("variants")
+            )
+        return self._templates[key]
+
+    def _is_personal(self, template: Template, variants: list) -> bool:
+        if template.pk not in self._personal:
+            sources = [template.subject, template.body, template.cta_url]
+            sources += [part for v in variants for part in (v.subject, v.body)]
+            self._personal[template.pk] = template_uses_subscriber(*sources)
+        return self._personal[template.pk]
+
+    def render(
+        self,
+        *,
+        template_key: str,
+        channel: str,
+        notification: Notification,
+        subscriber: Mapping[str, Any],
+        payload: dict,
+        shareable: bool = True,
+    ) -> tuple[RenderedMessage, str]:
+        """The message for one recipient and the name of the A/B variant used ('' if none)."""
+        template = select_template(
+            self.templates(template_key), subscriber.get("locale") or "", self.default_locale
+        )
+        if template is None:
+            raise RenderError(f"template '{template_key}' does not exist")
+        if template.channel != channel:
+            raise RenderError(f"template '{template.key}' is for {template.channel}, not {channel}")
+        variants = list(template.variants.all())
+        variant = choose_variant(
+            template_key=template.key,
+            subscriber_id=subscriber.get("subscriber_id") or "",
+            variants=variants,
+        )
+        name = variant.name if variant else ""
+        cache_key = None
+        if shareable and not self._is_personal(template, variants):
+            cache_key = (template.pk, name, notification.pk)
+            if cache_key in self._shared:
+                return self._shared[cache_key], name
+        context = {"payload": payload, "subscriber": subscriber, "actor": notification.actor or {}}
+        message = render_message(template=template, variant=variant, context=context)
+        if cache_key is not None:
+            self._shared[cache_key] = message
+        return message, name
