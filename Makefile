@@ -20,10 +20,12 @@ demo: $(STAMP)
 	$(PY) -m platform_core.dev demo
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m platform_core.dev test $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 services: $(STAMP)
 	$(PY) -m platform_core.dev services

@@ -295,7 +295,7 @@ def measure_fanout(*, event: str, topic_key: str, payload: dict, timeout: float)
     from django.db.models import Max
     from django.utils import timezone
 
-    from notifications.models import Delivery
+    from notifications.models import Delivery, DeliveryStatus
     from notifications.services.trigger import event_trigger
 
     data = {"event": event, "to": [{"topic": topic_key}], "payload": payload}
@@ -304,7 +304,10 @@ def measure_fanout(*, event: str, topic_key: str, payload: dict, timeout: float)
     triggered_at = timezone.now()
     notification_id = event_trigger(data=data, raw=data).body["notification_id"]
     deliveries = Delivery.objects.filter(notification_id=notification_id)
-    while not deliveries.exists() or deliveries.filter(status__in=["queued", "sending"]).exists():
+    while (
+        not deliveries.exists()
+        or deliveries.filter(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING]).exists()
+    ):
         if time.perf_counter() - started > timeout:
             raise SystemExit("timed out")
         time.sleep(0.5)
@@ -312,7 +315,7 @@ def measure_fanout(*, event: str, topic_key: str, payload: dict, timeout: float)
     cpu_after = cpu_seconds()
     last = deliveries.aggregate(last=Max("sent_at"))["last"]
     return {
-        "sent": deliveries.filter(status="sent").count(),
+        "sent": deliveries.filter(status=DeliveryStatus.SENT).count(),
         "seconds": (last - triggered_at).total_seconds(),
         "cpu": cpu_report(cpu_before, cpu_after, wall),
     }

@@ -1,4 +1,8 @@
-"""Pipeline tasks: each takes ids, loads rows, calls one service."""
+"""Pipeline tasks: each takes ids, loads rows, calls one pipeline function.
+
+Their names live in `notifications.pipeline.dispatch`, the one place that enqueues them;
+nothing else imports this module (Celery's autodiscovery does).
+"""
 
 from __future__ import annotations
 
@@ -7,33 +11,29 @@ import logging
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from notifications.services.fanout import notification_process
-from notifications.services.sending import deliveries_send
-from notifications.services.sweeper import tenant_sweep
+from notifications.pipeline.dispatch import PROCESS_TASK, SEND_TASK, SWEEP_TASK
+from notifications.pipeline.fanout import notification_process
+from notifications.pipeline.sending import deliveries_send
+from notifications.pipeline.sweeper import tenant_sweep
 from platform_core.celery import app
 from tenants.selectors import tenant_list_active
 
 logger = logging.getLogger(__name__)
 
 
-@app.task(name="notifications.notification_process", time_limit=900, soft_time_limit=840)
+@app.task(name=PROCESS_TASK, time_limit=900, soft_time_limit=840)
 def notification_process_task(notification_id: str, cursor: dict | None = None) -> dict:
     """Fan an accepted notification out into deliveries."""
     return notification_process(notification_id=notification_id, cursor=cursor)
 
 
-@app.task(name="notifications.deliveries_send")
+@app.task(name=SEND_TASK)
 def deliveries_send_task(delivery_ids: list[int], channel: str) -> dict:
     """Send one batch of deliveries of one channel."""
     return deliveries_send(delivery_ids=delivery_ids, channel=channel)
 
 
-@app.task(
-    name="notifications.deliveries_sweep",
-    tenant_required=False,
-    time_limit=120,
-    soft_time_limit=100,
-)
+@app.task(name=SWEEP_TASK, tenant_required=False, time_limit=120, soft_time_limit=100)
 def deliveries_sweep_task() -> dict:
     """Sweep every active tenant's schema for due, lost or stuck work (runs in public)."""
     totals: dict[str, int] = {"tenants": 0}

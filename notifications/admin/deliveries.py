@@ -23,8 +23,8 @@ from notifications.models import (
     Notification,
     Subscriber,
 )
+from notifications.pipeline.replay import deliveries_replay
 from notifications.selectors.deliveries import notification_stats
-from notifications.services.deliveries import deliveries_replay
 from platform_core.admin_sites import tenant_admin_site
 
 

@@ -34,10 +34,6 @@ class DeliveryStatus(models.TextChoices):
     DIGESTED = "digested", "Digested"
 
 
-# States a sweeper may pick up again, and states that are final.
-REPLAYABLE_STATUSES = (DeliveryStatus.DEAD, DeliveryStatus.FAILED)
-
-
 class Notification(models.Model):
     """One accepted trigger. Written before the 202, so nothing accepted is ever lost."""
 

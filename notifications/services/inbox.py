@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from notifications.models import Delivery, DeliveryStatus, InboxMessage, Subscriber
-from notifications.services.deliveries import EventRow, events_append
+from notifications.models import InboxMessage, Subscriber
+from notifications.pipeline.state import deliveries_mark_opened
 
-OPENABLE = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
-
-
-def _mark_deliveries_opened(delivery_ids: list[int], now) -> None:
-    opened = list(
-        Delivery.objects.filter(pk__in=delivery_ids, status__in=OPENABLE).values_list(
-            "pk", "status"
-        )
-    )
-    if not opened:
-        return
-    Delivery.objects.filter(pk__in=[pk for pk, _ in opened], status__in=OPENABLE).update(
-        status=DeliveryStatus.OPENED, updated_at=now
-    )
-    events_append(
-        [
-            EventRow(pk, status, DeliveryStatus.OPENED, detail="read in the inbox")
-            for pk, status in opened
-        ],
-        at=now,
-    )
+READ_DETAIL = "read in the inbox"
 
 
 def inbox_message_mark_read(*, subscriber: Subscriber, message_id: int) -> InboxMessage:
@@ -43,7 +23,7 @@ def inbox_message_mark_read(*, subscriber: Subscriber, message_id: int) -> Inbox
             message.seen_at = message.seen_at or now
             message.save(update_fields=["read_at", "seen_at"])
             if message.delivery_id:
-                _mark_deliveries_opened([message.delivery_id], now)
+                deliveries_mark_opened(delivery_ids=[message.delivery_id], detail=READ_DETAIL)
     return message
 
 
@@ -56,7 +36,7 @@ def inbox_mark_all_read(*, subscriber: Subscriber) -> int:
         )
         delivery_ids = [pk for pk in unread.values_list("delivery_id", flat=True) if pk]
         changed = unread.update(read_at=now, seen_at=Coalesce("seen_at", now))
-        _mark_deliveries_opened(delivery_ids, now)
+        deliveries_mark_opened(delivery_ids=delivery_ids, detail=READ_DETAIL)
     return changed
 
 
@@ -68,8 +48,7 @@ def inbox_mark_all_seen(*, subscriber: Subscriber) -> int:
 
 
 def inbox_counts(*, subscriber: Subscriber) -> dict[str, int]:
-    from django.db.models import Count
-
+    """Unread and unseen counts of a subscriber's inbox."""
     return InboxMessage.objects.filter(subscriber=subscriber).aggregate(
         unread=Count("id", filter=Q(read_at__isnull=True)),
         unseen=Count("id", filter=Q(seen_at__isnull=True)),

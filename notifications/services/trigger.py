@@ -14,11 +14,11 @@ from rest_framework import status
 from rest_framework.exceptions import ValidationError
 
 from notifications.models import Notification, Subscriber, Topic
+from notifications.pipeline.dispatch import notification_dispatch
 from notifications.rendering import subscriber_context
 from notifications.selectors.config import route_resolve
 from notifications.services.subscribers import subscribers_bulk_upsert, subscribers_ensure
 from platform_core.api.errors import ApiError
-from platform_core.taskbase import enqueue
 
 
 @dataclass(frozen=True)
@@ -158,11 +158,7 @@ def event_trigger(
                 created_at=now,
                 dispatched_at=now,
             )
-            from notifications.tasks import notification_process_task
-
-            enqueue(
-                notification_process_task, args=(str(notification.pk),), queue=notification.priority
-            )
+            notification_dispatch(notification_id=notification.pk, priority=notification.priority)
     except IntegrityError:
         # Only reachable if the advisory lock was bypassed (another writer); the row wins.
         existing = (

@@ -8,7 +8,7 @@ import pytest
 from django.db import connections
 
 from notifications.models import Delivery, Notification, Subscriber
-from notifications.services.fanout import notification_process
+from notifications.pipeline.fanout import notification_process
 from notifications.services.trigger import _lock_id
 from tests.notifications.pipeline_helpers import make_workflow
 

@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from notifications.models import Delivery, Integration, Notification, Subscriber
-from notifications.services.fanout import notification_process
-from notifications.services.sending import deliveries_send
-from notifications.services.sweeper import tenant_sweep
+from notifications.pipeline.fanout import notification_process
+from notifications.pipeline.sending import deliveries_send
+from notifications.pipeline.sweeper import tenant_sweep
 from notifications.services.trigger import event_trigger
 from tests.fakes import FakeHttpServer
 from tests.notifications.pipeline_helpers import make_workflow

@@ -10,9 +10,9 @@ from django.db import connection
 
 from notifications.api.authentication import subscriber_hash
 from notifications.models import Delivery, DeliveryEvent, InboxMessage, Notification
-from notifications.services.deliveries import deliveries_replay
-from notifications.services.fanout import notification_process
-from notifications.services.sending import deliveries_send
+from notifications.pipeline.fanout import notification_process
+from notifications.pipeline.replay import deliveries_replay
+from notifications.pipeline.sending import deliveries_send
 from notifications.services.trigger import event_trigger
 from tests.conftest import ApiClient
 from tests.notifications.pipeline_helpers import make_workflow

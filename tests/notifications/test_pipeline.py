@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from notifications.models import Delivery, DeliveryEvent, InboxMessage, Notification
-from notifications.services.sweeper import tenant_sweep
+from notifications.pipeline.sweeper import tenant_sweep
 from tests.conftest import ApiClient
 from tests.notifications.pipeline_helpers import (
     make_topic,

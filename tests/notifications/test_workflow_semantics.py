@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryEvent, InboxMessage, Notification, Subscriber
-from notifications.services.fanout import notification_process
-from notifications.services.sending import deliveries_send
-from notifications.services.sweeper import tenant_sweep
+from notifications.pipeline.fanout import notification_process
+from notifications.pipeline.sending import deliveries_send
+from notifications.pipeline.sweeper import tenant_sweep
 from notifications.services.trigger import event_trigger
 from tests.factories import TemplateVariantFactory
 from tests.notifications.pipeline_helpers import make_workflow
@@ -228,7 +228,7 @@ def test_fan_out_streams_in_chunks_and_hands_over_the_rest(
     in_acme, settings, monkeypatch, chunk_size
 ):
     from notifications.models import Topic, TopicSubscription
-    from notifications.services import fanout
+    from notifications.pipeline import fanout
 
     settings.FANOUT_CHUNK_SIZE = chunk_size
     monkeypatch.setattr(fanout, "CHUNKS_PER_TASK", 2)

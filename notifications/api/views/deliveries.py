@@ -26,8 +26,15 @@ from notifications.api.serializers.deliveries import (
     QueueStatsSerializer,
 )
 from notifications.api.views.subscribers import page_example
-from notifications.models import Delivery, DeliveryStatus, Notification, Priority
-from notifications.models.deliveries import REPLAYABLE_STATUSES
+from notifications.models import (
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    NotificationStatus,
+    Priority,
+)
+from notifications.pipeline.replay import deliveries_replay
+from notifications.pipeline.state import REPLAYABLE
 from notifications.selectors.deliveries import (
     COMPLETED_STATUSES,
     delivery_counts_by_priority,
@@ -38,7 +45,6 @@ from notifications.selectors.deliveries import (
     notification_list,
     notification_stats,
 )
-from notifications.services.deliveries import deliveries_replay
 from platform_core.api.errors import ApiError
 
 ERROR = OpenApiResponse(description="Error envelope `{error: {code, message, fields?}}`.")
@@ -56,7 +62,7 @@ DELIVERY_EXAMPLE = {
     "notification_id": "0b6f1c9e-8f0a-4a7e-9d55-2f3f5f0c9a11",
     "subscriber_id": "user-1",
     "channel": "email",
-    "status": "sent",
+    "status": DeliveryStatus.SENT.value,
     "attempts": 2,
     "provider": "smtp",
     "variant": "b",
@@ -74,7 +80,7 @@ DELIVERY_DETAIL_EXAMPLE = {
         {
             "created_at": "2026-11-22T10:00:00Z",
             "from_status": "",
-            "status": "queued",
+            "status": DeliveryStatus.QUEUED.value,
             "attempt": 0,
             "provider": "",
             "error_class": "",
@@ -84,8 +90,8 @@ DELIVERY_DETAIL_EXAMPLE = {
         },
         {
             "created_at": "2026-11-22T10:00:01Z",
-            "from_status": "sending",
-            "status": "failed",
+            "from_status": DeliveryStatus.SENDING.value,
+            "status": DeliveryStatus.FAILED.value,
             "attempt": 1,
             "provider": "smtp",
             "error_class": "TransientError",
@@ -95,8 +101,8 @@ DELIVERY_DETAIL_EXAMPLE = {
         },
         {
             "created_at": "2026-11-22T10:00:14Z",
-            "from_status": "sending",
-            "status": "sent",
+            "from_status": DeliveryStatus.SENDING.value,
+            "status": DeliveryStatus.SENT.value,
             "attempt": 2,
             "provider": "smtp",
             "error_class": "",
@@ -126,7 +132,7 @@ class NotificationListView(ListAPIView):
         tags=["notifications"],
         parameters=[
             OpenApiParameter("event", str),
-            OpenApiParameter("status", str, enum=["accepted", "processing", "processed", "failed"]),
+            OpenApiParameter("status", str, enum=[s.value for s in NotificationStatus]),
             OpenApiParameter("subscriber_id", str),
             OpenApiParameter("cursor", str),
             OpenApiParameter("limit", int),
@@ -190,7 +196,7 @@ class DeliveryListView(ListAPIView):
             page_example(
                 {
                     **DELIVERY_EXAMPLE,
-                    "status": "dead",
+                    "status": DeliveryStatus.DEAD.value,
                     "attempts": 5,
                     "last_error": "attempts exhausted (5): SMTP 451: try later",
                 },
@@ -230,7 +236,7 @@ class DeliveryReplayView(APIView):
                 "Re-queued",
                 response_only=True,
                 status_codes=["202"],
-                value={**DELIVERY_EXAMPLE, "status": "queued", "attempts": 5},
+                value={**DELIVERY_EXAMPLE, "status": DeliveryStatus.QUEUED.value, "attempts": 5},
             )
         ],
     )
@@ -239,9 +245,7 @@ class DeliveryReplayView(APIView):
             delivery = Delivery.objects.get(pk=delivery_id)
         except Delivery.DoesNotExist as exc:
             raise Http404 from exc
-        if delivery.status not in REPLAYABLE_STATUSES or not deliveries_replay(
-            delivery_ids=[delivery.pk]
-        ):
+        if delivery.status not in REPLAYABLE or not deliveries_replay(delivery_ids=[delivery.pk]):
             raise ApiError(
                 "not_replayable",
                 f"Only dead or failed deliveries can be replayed; this one is {delivery.status}.",

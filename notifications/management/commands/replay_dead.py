@@ -6,7 +6,7 @@ from django.utils.dateparse import parse_datetime
 from django_tenants.utils import schema_context
 
 from notifications.models import Channel, Delivery, DeliveryStatus
-from notifications.services.deliveries import deliveries_replay
+from notifications.pipeline.replay import deliveries_replay
 from tenants.selectors import tenant_list_active
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -20,27 +21,29 @@ from django.db import connection, transaction
 
 from connectors.base import Connector, PermanentError, Recipient, TransientError
 from connectors.registry import build_connector
-from notifications.circuit import circuit_is_open, circuit_record_failure, circuit_record_success
-from notifications.models import Delivery, DeliveryStatus, Integration, Notification, Subscriber
-from notifications.rendering import RenderError, subscriber_context
-from notifications.selectors.config import integration_list_active
-from notifications.services.deliveries import (
+from notifications.models import Delivery, DeliveryStatus, Integration, Subscriber
+from notifications.pipeline.circuit import (
+    circuit_is_open,
+    circuit_record_failure,
+    circuit_record_success,
+)
+from notifications.pipeline.dispatch import deliveries_dispatch
+from notifications.pipeline.retry import failure_decide
+from notifications.pipeline.sending.prepare import BatchPreparer, ConfigurationError
+from notifications.pipeline.state import (
     delivery_claim,
     delivery_mark_failed,
     delivery_mark_sent,
     delivery_release,
     delivery_skip,
-    send_tasks_enqueue,
 )
-from notifications.services.sending.common import (
-    ConfigurationError,
-    Renderer,
-    condition_unmet,
-    payload_with_digest,
-    unread_conditions,
-)
+from notifications.rendering import RenderError, subscriber_context
 
 logger = logging.getLogger(__name__)
+
+# Batch outcomes besides the statuses deliveries end in.
+DEFERRED = "deferred"  # every provider's circuit is open; back to waiting, no attempt spent
+HANDED_BACK = "handed_back"  # not started within the time budget; sent by a new task
 
 
 @dataclass
@@ -90,6 +93,11 @@ class ProviderPool:
         return self._sessions[integration.pk]
 
 
+def _active_integrations(channel: str) -> list[Integration]:
+    """The channel's active integrations in failover order: primary first, then by id."""
+    return list(Integration.objects.filter(channel=channel, active=True).order_by("-primary", "id"))
+
+
 def _recipient(delivery: Delivery, connector: Connector) -> Recipient:
     subscriber = delivery.subscriber
     credentials = {}
@@ -105,74 +113,52 @@ def _recipient(delivery: Delivery, connector: Connector) -> Recipient:
 
 
 def send_via_providers(delivery_ids: Sequence[int], channel: str) -> dict:
-    counts = {"sent": 0, "failed": 0, "dead": 0, "skipped": 0, "deferred": 0, "handed_back": 0}
+    """Claim and send a batch one delivery at a time, within the batch's time budget."""
+    counts: Counter[str] = Counter()
     started = time.monotonic()
     schema = connection.schema_name
-    conditions = unread_conditions(delivery_ids)
-    notifications: dict = {}
-    renderer = Renderer()
-    subscribers = Subscriber.objects.in_bulk(
-        list(
-            Delivery.objects.filter(
-                pk__in=list(delivery_ids), subscriber__isnull=False
-            ).values_list("subscriber_id", flat=True)
+    batch = BatchPreparer(delivery_ids=delivery_ids, channel=channel)
+    refs = list(
+        Delivery.objects.filter(pk__in=list(delivery_ids)).values_list(
+            "notification_id", "subscriber_id"
         )
     )
+    batch.load_notifications({n for n, _ in refs})
+    subscribers = Subscriber.objects.in_bulk([s for _, s in refs if s is not None])
     with ExitStack() as stack:
-        pool = ProviderPool(
-            integrations=list(integration_list_active(channel=channel)), stack=stack
-        )
+        pool = ProviderPool(integrations=_active_integrations(channel), stack=stack)
         for position, delivery_id in enumerate(delivery_ids):
             if time.monotonic() - started > settings.SEND_BATCH_TIME_BUDGET_SECONDS:
                 # A slow provider must not hold this worker: hand the rest to a new task.
                 rest = list(delivery_ids[position:])
                 rows = Delivery.objects.filter(pk__in=rest, status=DeliveryStatus.QUEUED)
                 with transaction.atomic():
-                    send_tasks_enqueue(rows=rows.values_list("pk", "channel", "priority"))
-                counts["handed_back"] = len(rest)
+                    deliveries_dispatch(rows=rows.values_list("pk", "channel", "priority"))
+                counts[HANDED_BACK] = len(rest)
                 break
             delivery = delivery_claim(delivery_id=delivery_id)
             if delivery is None:
                 continue
             delivery.subscriber = subscribers.get(delivery.subscriber_id)
-            outcome = _send_one(
-                delivery, channel, pool, renderer, notifications, conditions, schema
-            )
-            counts[outcome] = counts.get(outcome, 0) + 1
-    return counts
+            outcome = _send_one(delivery, channel, pool, batch, schema)
+            counts[outcome] += 1
+    return dict(counts)
 
 
-def _send_one(delivery, channel, pool, renderer, notifications, conditions, schema) -> str:
-    """Render and send one claimed delivery; returns the outcome for the batch counts."""
-    if delivery.subscriber is None:
-        delivery_skip(
-            delivery=delivery, from_status=DeliveryStatus.SENDING, detail="subscriber was erased"
-        )
-        return "skipped"
-    if condition_unmet(
-        notification_id=delivery.notification_id,
-        subscriber_pk=delivery.subscriber_id,
-        unread_step=conditions.get(delivery.pk),
-    ):
-        delivery_skip(
-            delivery=delivery,
-            from_status=DeliveryStatus.SENDING,
-            detail="condition not met: in-app message already read",
-        )
-        return "skipped"
-    notification = notifications.get(delivery.notification_id)
-    if notification is None:
-        notification = notifications[delivery.notification_id] = Notification.objects.get(
-            pk=delivery.notification_id
-        )
+def _send_one(delivery, channel, pool, batch: BatchPreparer, schema) -> str:
+    """Render and send one claimed delivery; returns its new status (or DEFERRED)."""
+    reason = batch.skip_reason(delivery_id=delivery.pk, subscriber_pk=delivery.subscriber_id)
+    if reason:
+        delivery_skip(delivery=delivery, detail=reason)
+        return DeliveryStatus.SKIPPED
     candidates = pool.candidates(delivery.attempts)
     if not candidates:
-        delivery_mark_failed(
-            delivery=delivery,
-            error=ConfigurationError(f"no active {channel} integration is configured"),
+        _fail(
+            delivery,
+            ConfigurationError(f"no active {channel} integration is configured"),
             permanent=True,
         )
-        return "dead"
+        return DeliveryStatus.DEAD
     integration = next((i for i in candidates if not pool.is_open(i)), None)
     if integration is None:
         delivery_release(
@@ -180,35 +166,22 @@ def _send_one(delivery, channel, pool, renderer, notifications, conditions, sche
             detail="every provider's circuit is open; waiting",
             delay_seconds=settings.CIRCUIT_BREAKER_COOLDOWN_SECONDS,
         )
-        return "deferred"
+        return DEFERRED
     variant = ""
     try:
-        payload, merged = payload_with_digest(
+        message, variant = batch.message(
             delivery_id=delivery.pk,
+            notification_id=delivery.notification_id,
             subscriber_pk=delivery.subscriber_id,
-            digest_key=delivery.digest_key,
-            notification=notification,
-        )
-        message, variant = renderer.render(
-            template_key=delivery.template_key,
-            channel=channel,
-            notification=notification,
             subscriber=subscriber_context(delivery.subscriber),
-            payload=payload,
-            shareable=not merged,
+            template_key=delivery.template_key,
+            digest_key=delivery.digest_key,
         )
         connector = pool.session(integration)
         recipient = _recipient(delivery, connector)
     except (RenderError, PermanentError, ValueError) as exc:
-        delivery_mark_failed(
-            delivery=delivery,
-            error=exc,
-            permanent=True,
-            provider=integration.provider,
-            integration_id=integration.pk,
-            variant=variant,
-        )
-        return "dead"
+        _fail(delivery, exc, permanent=True, integration=integration, variant=variant)
+        return DeliveryStatus.DEAD
     except TransientError as exc:
         return _transient(delivery, exc, pool, integration, variant, None)
     call_started = time.monotonic()
@@ -217,17 +190,16 @@ def _send_one(delivery, channel, pool, renderer, notifications, conditions, sche
     except TransientError as exc:
         return _transient(delivery, exc, pool, integration, variant, call_started)
     except PermanentError as exc:
-        delivery_mark_failed(
-            delivery=delivery,
-            error=exc,
+        _fail(
+            delivery,
+            exc,
             permanent=True,
-            provider=integration.provider,
-            integration_id=integration.pk,
+            integration=integration,
+            variant=variant,
             response_code=exc.response_code,
             duration_ms=_ms(call_started),
-            variant=variant,
         )
-        return "dead"
+        return DeliveryStatus.DEAD
     pool.record_success(integration)
     delivery_mark_sent(
         delivery=delivery,
@@ -238,7 +210,40 @@ def _send_one(delivery, channel, pool, renderer, notifications, conditions, sche
         variant=variant,
         duration_ms=_ms(call_started),
     )
-    return "sent"
+    return DeliveryStatus.SENT
+
+
+def _fail(
+    delivery,
+    exc: BaseException,
+    *,
+    permanent: bool,
+    integration: Integration | None = None,
+    variant: str = "",
+    response_code: int | None = None,
+    retry_after: float | None = None,
+    duration_ms: int | None = None,
+) -> str:
+    """Record a failed attempt: a retry scheduled by the retry policy, or dead."""
+    decision = failure_decide(
+        error=exc,
+        permanent=permanent,
+        attempts=delivery.attempts,
+        max_attempts=delivery.max_attempts,
+        retry_after=retry_after,
+    )
+    return delivery_mark_failed(
+        delivery=delivery,
+        error=exc,
+        dead=decision.dead,
+        next_attempt_at=decision.next_attempt_at,
+        message=decision.message,
+        provider=integration.provider if integration else "",
+        integration_id=integration.pk if integration else None,
+        response_code=response_code,
+        duration_ms=duration_ms,
+        variant=variant,
+    )
 
 
 def _transient(delivery, exc: TransientError, pool, integration, variant, call_started) -> str:
@@ -247,18 +252,16 @@ def _transient(delivery, exc: TransientError, pool, integration, variant, call_s
             "circuit opened for integration",
             extra={"integration_id": integration.pk, "provider": integration.provider},
         )
-    status = delivery_mark_failed(
-        delivery=delivery,
-        error=exc,
+    return _fail(
+        delivery,
+        exc,
         permanent=False,
-        provider=integration.provider,
-        integration_id=integration.pk,
+        integration=integration,
+        variant=variant,
         response_code=exc.response_code,
         retry_after=exc.retry_after,
         duration_ms=_ms(call_started) if call_started else None,
-        variant=variant,
     )
-    return "dead" if status == DeliveryStatus.DEAD else "failed"
 
 
 def _ms(started: float) -> int:

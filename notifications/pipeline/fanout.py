@@ -15,25 +15,25 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import (
     Channel,
     DeliveryStatus,
     Notification,
-    NotificationStatus,
+    Priority,
     StepType,
     Subscriber,
     TopicSubscription,
 )
-from notifications.services.deliveries import (
-    DELIVERY_TABLE,
-    EVENT_COLUMNS,
-    EVENT_TABLE,
-    send_tasks_enqueue,
+from notifications.pipeline.dispatch import deliveries_dispatch, notification_dispatch
+from notifications.pipeline.state import (
+    deliveries_create,
+    notification_claim,
+    notification_mark_failed,
+    notification_mark_processed,
 )
-from platform_core.taskbase import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,11 @@ class SendStep:
     digest_key: str
 
 
-def workflow_send_steps(*, workflow) -> list[SendStep]:
-    """The send steps of a workflow with the delay and digest window in front of each."""
+def workflow_send_steps(*, workflow, critical: bool = False) -> list[SendStep]:
+    """The send steps of a workflow with the delay and digest window in front of each.
+
+    Critical sends are never digested: their digest steps are ignored.
+    """
     steps = []
     offset = 0
     digest_window = None
@@ -63,8 +66,7 @@ def workflow_send_steps(*, workflow) -> list[SendStep]:
         if step.type == StepType.DELAY:
             offset += step.seconds or 0
         elif step.type == StepType.DIGEST:
-            # Critical workflows are never digested.
-            if not workflow.critical:
+            if not (critical or workflow.critical):
                 digest_window = step.seconds or 0
         elif step.type == StepType.SEND:
             steps.append(
@@ -127,10 +129,10 @@ def _insert_deliveries(
     max_attempts: int,
     workflow_key: str,
 ) -> list[tuple[int, str]]:
-    """One INSERT ... SELECT for a chunk and a step; returns (id, status) of new rows."""
-    now = timezone.now()
-    delayed = step.offset_seconds > 0 or bool(step.digest_window)
-    due = now + timedelta(seconds=step.offset_seconds + (step.digest_window or 0))
+    """One INSERT ... SELECT for a chunk and a step; returns (id, status) of new rows.
+
+    Preferences and missing addresses are decided here, in SQL, as each row's skip reason.
+    """
     channel = step.channel
     # Preferences: a workflow-level setting wins over the channel-level one; default opted in.
     opted_out = (
@@ -144,57 +146,32 @@ def _insert_deliveries(
     )
     address = ADDRESS_COLUMNS.get(channel)
     missing = f"(s.{address} IS NULL OR s.{address} = '')" if address else "FALSE"
-    status_sql = (
-        f"CASE WHEN {opted_out} THEN 'skipped' WHEN {missing} THEN 'skipped' "
-        f"WHEN %(delayed)s THEN 'pending' ELSE 'queued' END"
-    )
-    error_sql = (
-        f"CASE WHEN {opted_out} THEN 'subscriber opted out of {channel}' "
-        f"WHEN {missing} THEN 'subscriber has no {address or channel} address' ELSE '' END"
-    )
-    # One statement writes the chunk's deliveries and their first history rows.
-    sql = f"""
-        WITH inserted AS (
-            INSERT INTO {DELIVERY_TABLE}
-                (notification_id, subscriber_id, subscriber_ref, step_index, channel,
-                 template_key, variant, provider, priority, status, attempts, max_attempts,
-                 next_attempt_at, dispatched_at, last_error, last_error_class,
-                 provider_message_id, digest_key, created_at, updated_at)
-            SELECT %(notification)s, s.id, s.subscriber_id, %(step)s, %(channel)s, %(template)s,
-                   '', '', %(priority)s, {status_sql}, 0, %(max_attempts)s,
-                   CASE WHEN %(delayed)s AND NOT ({opted_out} OR {missing})
-                        THEN %(due)s::timestamptz END,
-                   CASE WHEN %(delayed)s THEN NULL ELSE %(now)s::timestamptz END,
-                   {error_sql}, '', '', %(digest_key)s, %(now)s, %(now)s
-            FROM notifications_subscriber s
-            WHERE s.id = ANY(%(ids)s::bigint[])
-            ORDER BY s.id
-            ON CONFLICT ON CONSTRAINT delivery_once_per_step DO NOTHING
-            RETURNING id, status, last_error
-        ), history AS (
-            INSERT INTO {EVENT_TABLE} ({", ".join(EVENT_COLUMNS)})
-            SELECT id, %(now)s, '', status, 0, '', '', NULL, last_error, NULL FROM inserted
-        )
-        SELECT id, status FROM inserted ORDER BY id
+    candidates = f"""
+        SELECT s.id AS subscriber_id, s.subscriber_id AS subscriber_ref,
+               CASE WHEN {opted_out} THEN %(opted_out_reason)s
+                    WHEN {missing} THEN %(missing_reason)s END AS skip_reason
+        FROM notifications_subscriber s
+        WHERE s.id = ANY(%(ids)s::bigint[])
     """
-    params = {
-        "notification": notification.pk,
-        "step": step.index,
-        "channel": channel,
-        "template": step.template_key,
-        "priority": notification.priority,
-        "max_attempts": max_attempts,
-        "delayed": delayed,
-        "due": due,
-        "now": now,
-        "digest_key": step.digest_key,
-        "ids": subscriber_pks,
-        "wf_path": ["workflows", workflow_key, channel],
-        "ch_path": ["channels", channel],
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    delay = step.offset_seconds + (step.digest_window or 0)
+    return deliveries_create(
+        candidates_sql=candidates,
+        params={
+            "ids": subscriber_pks,
+            "wf_path": ["workflows", workflow_key, channel],
+            "ch_path": ["channels", channel],
+            "opted_out_reason": f"subscriber opted out of {channel}",
+            "missing_reason": f"subscriber has no {address or channel} address",
+        },
+        notification_id=notification.pk,
+        step_index=step.index,
+        channel=channel,
+        template_key=step.template_key,
+        priority=notification.priority,
+        max_attempts=max_attempts,
+        digest_key=step.digest_key,
+        due_at=timezone.now() + timedelta(seconds=delay) if delay > 0 else None,
+    )
 
 
 def notification_process(*, notification_id, cursor: dict | None = None) -> dict:
@@ -203,30 +180,26 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
     Returns counts. When more recipients remain, a continuation task is enqueued with the
     cursor; the notification is `processed` once every recipient has its deliveries.
     """
-    from notifications.tasks import notification_process_task
-
     cursor = cursor or {}
-    now = timezone.now()
-    claimed = Notification.objects.filter(
-        pk=notification_id,
-        status__in=[NotificationStatus.ACCEPTED, NotificationStatus.PROCESSING],
-    ).update(status=NotificationStatus.PROCESSING, dispatched_at=now)
-    if not claimed:
-        return {"skipped": True}
+    if not notification_claim(notification_id=notification_id):
+        return {"already_processed": True}
     notification = Notification.objects.select_related("workflow", "route").get(pk=notification_id)
     if not cursor:
         Notification.objects.filter(pk=notification.pk).update(attempts=notification.attempts + 1)
     workflow = notification.workflow
     if workflow is None:
-        Notification.objects.filter(pk=notification.pk).update(
-            status=NotificationStatus.FAILED,
-            last_error="its workflow was deleted before it was processed",
-            processed_at=now,
+        notification_mark_failed(
+            notification_id=notification.pk,
+            error="its workflow was deleted before it was processed",
         )
-        return {"failed": True}
-    steps = workflow_send_steps(workflow=workflow)
+        return {"workflow_missing": True}
+    # A critical notification (by its workflow, or by the trigger's priority) is never
+    # digested; only a critical workflow overrides subscribers' preferences.
+    steps = workflow_send_steps(
+        workflow=workflow, critical=notification.priority == Priority.CRITICAL
+    )
     max_attempts = notification.route.max_attempts if notification.route else 5
-    counts = {"deliveries": 0, "queued": 0, "chunks": 0}
+    counts = {"deliveries": 0, "dispatched": 0, "chunks": 0}
 
     chunks = _chunks(notification, cursor)
     for chunk, next_cursor in chunks:
@@ -247,25 +220,22 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
                     if status == DeliveryStatus.QUEUED
                 )
                 counts["deliveries"] += len(rows)
-            send_tasks_enqueue(rows=queued_rows)
-            counts["queued"] += len(queued_rows)
+            deliveries_dispatch(rows=queued_rows)
+            counts["dispatched"] += len(queued_rows)
             counts["chunks"] += 1
         if counts["chunks"] >= CHUNKS_PER_TASK:
             # Hand the rest over; the continuation runs on the same priority queue.
             with transaction.atomic():
                 Notification.objects.filter(pk=notification.pk).update(dispatched_at=timezone.now())
-                enqueue(
-                    notification_process_task,
-                    args=(str(notification.pk),),
-                    kwargs={"cursor": next_cursor},
-                    queue=notification.priority,
+                notification_dispatch(
+                    notification_id=notification.pk,
+                    priority=notification.priority,
+                    cursor=next_cursor,
                 )
             counts["continued"] = next_cursor
             return counts
 
-    Notification.objects.filter(pk=notification.pk, status=NotificationStatus.PROCESSING).update(
-        status=NotificationStatus.PROCESSED, processed_at=timezone.now()
-    )
+    notification_mark_processed(notification_id=notification.pk)
     logger.info(
         "notification processed",
         extra={"notification_id": str(notification.pk), "deliveries": counts["deliveries"]},

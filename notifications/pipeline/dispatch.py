@@ -1,0 +1,50 @@
+"""The only code that enqueues pipeline tasks.
+
+Tasks are named here and sent by name, after the current transaction commits, on the queue
+of their priority: so nothing outside `notifications.tasks` imports the task module, and a
+message never reaches a worker before the rows it names are visible. A message is a hint —
+the rows are the truth: a lost one is re-sent by the sweeper.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.conf import settings
+
+from platform_core.celery import app
+from platform_core.taskbase import enqueue
+
+PROCESS_TASK = "notifications.notification_process"
+SEND_TASK = "notifications.deliveries_send"
+SWEEP_TASK = "notifications.deliveries_sweep"
+
+
+def notification_dispatch(*, notification_id, priority: str, cursor: dict | None = None) -> None:
+    """Enqueue the fan-out of a notification (or its continuation after `cursor`)."""
+    enqueue(
+        app.signature(PROCESS_TASK),
+        args=(str(notification_id),),
+        kwargs={"cursor": cursor} if cursor else None,
+        queue=priority,
+    )
+
+
+def deliveries_dispatch(*, rows: Iterable[tuple[int, str, str]]) -> int:
+    """Enqueue send batches for (delivery id, channel, priority) rows; returns how many tasks.
+
+    Batched per channel and priority, SEND_BATCH_SIZES ids per task.
+    """
+    grouped: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for delivery_id, channel, priority in rows:
+        grouped[(channel, priority)].append(delivery_id)
+    tasks = 0
+    for (channel, priority), ids in grouped.items():
+        size = settings.SEND_BATCH_SIZES.get(channel, 100)
+        for start in range(0, len(ids), size):
+            enqueue(
+                app.signature(SEND_TASK), args=(ids[start : start + size], channel), queue=priority
+            )
+            tasks += 1
+    return tasks

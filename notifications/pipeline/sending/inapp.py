@@ -1,0 +1,82 @@
+"""The in-app channel: a database channel, sent exactly once per transaction.
+
+A whole batch is claimed (row locks), rendered and written as inbox messages with its history
+in one transaction: a redelivered message or a sweeper re-dispatch finds nothing left to send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from notifications.models import Channel, DeliveryStatus, InboxMessage, Subscriber
+from notifications.pipeline.sending.prepare import BatchPreparer
+from notifications.pipeline.state import deliveries_finish_locked, deliveries_lock_queued
+from notifications.rendering import RenderError, subscriber_context_from_row
+from notifications.rendering.batch import SUBSCRIBER_FIELDS
+
+PROVIDER = "in_app"
+# What the batch claim reads besides the delivery: the recipient, for rendering.
+_CLAIM_COLUMNS = "d.id, d.notification_id, d.subscriber_id, d.template_key, d.digest_key, " + (
+    ", ".join(f"s.{name}" for name in SUBSCRIBER_FIELDS)
+)
+_CLAIM_JOINS = f"LEFT JOIN {Subscriber._meta.db_table} s ON s.id = d.subscriber_id"
+_INBOX_COLUMNS = ("subscriber_id", "delivery_id", "notification_id", "title", "body", "cta_url",
+                  "created_at")  # fmt: skip
+
+
+def _copy_inbox(rows: list[tuple]) -> None:
+    """Write the batch's inbox messages with one COPY."""
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        table = InboxMessage._meta.db_table
+        columns = ", ".join(_INBOX_COLUMNS)
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def send_in_app(delivery_ids: Sequence[int]) -> dict:
+    """Claim, render and write a batch of in-app messages in one transaction."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = deliveries_lock_queued(delivery_ids, columns=_CLAIM_COLUMNS, joins=_CLAIM_JOINS)
+        if not claimed:
+            return {}
+        batch = BatchPreparer(delivery_ids=[row[0] for row in claimed], channel=Channel.IN_APP)
+        batch.load_notifications({row[1] for row in claimed})
+        inbox, sent, dead, skipped = [], [], [], []
+        for pk, notification_id, subscriber_pk, template_key, digest_key, *person in claimed:
+            if pk in batch.absorbed:
+                continue
+            reason = batch.skip_reason(delivery_id=pk, subscriber_pk=subscriber_pk)
+            if reason:
+                skipped.append((pk, reason))
+                continue
+            try:
+                message, variant = batch.message(
+                    delivery_id=pk,
+                    notification_id=notification_id,
+                    subscriber_pk=subscriber_pk,
+                    subscriber=subscriber_context_from_row(person),
+                    template_key=template_key,
+                    digest_key=digest_key,
+                )
+            except RenderError as exc:
+                dead.append((pk, exc))
+                continue
+            inbox.append(
+                (subscriber_pk, pk, notification_id, message.subject, message.body,
+                 message.cta_url, now)
+            )  # fmt: skip
+            sent.append((pk, variant))
+        _copy_inbox(inbox)
+        deliveries_finish_locked(provider=PROVIDER, sent=sent, dead=dead, skipped=skipped)
+    return {
+        DeliveryStatus.SENT: len(sent),
+        DeliveryStatus.DEAD: len(dead),
+        DeliveryStatus.SKIPPED: len(skipped),
+    }

@@ -1,0 +1,139 @@
+"""The pre-send work both send paths share, done once per batch where it can be.
+
+For a batch of one channel: the deliveries whose send condition is unmet are found with one
+query; notifications are loaded once; templates are loaded and non-personal messages
+rendered once (the batch `Renderer`). Per delivery: why it should be skipped, if at all, and
+its message — with the other deliveries of its digest window merged in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db import connection
+
+from connectors.base import PermanentError, RenderedMessage
+from notifications.models import InboxMessage, Notification, WorkflowStep
+from notifications.pipeline.state import DELIVERY_TABLE, NOTIFICATION_TABLE, deliveries_digest_into
+from notifications.rendering import Renderer
+
+
+class ConfigurationError(PermanentError):
+    """The tenant's configuration cannot send this delivery (no integration, no template)."""
+
+
+SKIP_ERASED = "subscriber was erased"
+SKIP_CONDITION = "condition not met: in-app message already read"
+
+_STEP_TABLE = WorkflowStep._meta.db_table
+_INBOX_TABLE = InboxMessage._meta.db_table
+
+
+def unmet_conditions(delivery_ids: Sequence[int]) -> set[int]:
+    """The deliveries of a batch whose step waits on an earlier in-app message that was read."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT d.id
+            FROM {DELIVERY_TABLE} d
+            JOIN {NOTIFICATION_TABLE} n ON n.id = d.notification_id
+            JOIN {_STEP_TABLE} ws
+              ON ws.workflow_id = n.workflow_id AND ws.position = d.step_index
+            JOIN {DELIVERY_TABLE} earlier
+              ON earlier.notification_id = d.notification_id
+             AND earlier.step_index = ws.unread_step
+             AND earlier.subscriber_id = d.subscriber_id
+            JOIN {_INBOX_TABLE} m ON m.delivery_id = earlier.id
+            WHERE d.id = ANY(%s::bigint[]) AND ws.unread_step IS NOT NULL
+              AND m.read_at IS NOT NULL
+            """,
+            [list(delivery_ids)],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+@dataclass
+class BatchPreparer:
+    """Prepares the deliveries of one send batch (one channel)."""
+
+    delivery_ids: Sequence[int]
+    channel: str
+    renderer: Renderer = field(default_factory=Renderer)
+    notifications: dict = field(default_factory=dict)
+    # Deliveries merged into a digest sent earlier in this batch.
+    absorbed: set[int] = field(default_factory=set)
+    _unmet: set[int] | None = None
+
+    def load_notifications(self, notification_ids: Iterable) -> None:
+        """Load the batch's notifications in one query."""
+        wanted = set(notification_ids) - set(self.notifications)
+        if wanted:
+            self.notifications.update(Notification.objects.in_bulk(list(wanted)))
+
+    def notification(self, notification_id) -> Notification:
+        if notification_id not in self.notifications:
+            self.load_notifications([notification_id])
+        return self.notifications[notification_id]
+
+    def skip_reason(self, *, delivery_id: int, subscriber_pk: int | None) -> str:
+        """Why this delivery must not be sent ('' to send it)."""
+        if subscriber_pk is None:
+            return SKIP_ERASED
+        if self._unmet is None:
+            self._unmet = unmet_conditions(self.delivery_ids)
+        if delivery_id in self._unmet:
+            return SKIP_CONDITION
+        return ""
+
+    def message(
+        self,
+        *,
+        delivery_id: int,
+        notification_id,
+        subscriber_pk: int,
+        subscriber: dict,
+        template_key: str,
+        digest_key: str,
+    ) -> tuple[RenderedMessage, str]:
+        """Render one delivery (merging its digest window); the message and its variant.
+
+        `subscriber` is the template context of the recipient (`subscriber_context`).
+
+        Raises RenderError when the template cannot render.
+        """
+        notification = self.notification(notification_id)
+        payload, merged = self._payload(
+            delivery_id=delivery_id,
+            subscriber_pk=subscriber_pk,
+            digest_key=digest_key,
+            notification=notification,
+        )
+        self.absorbed |= merged
+        return self.renderer.render(
+            template_key=template_key,
+            channel=self.channel,
+            notification=notification,
+            subscriber=subscriber,
+            payload=payload,
+            shareable=not merged,
+        )
+
+    def _payload(
+        self, *, delivery_id: int, subscriber_pk: int, digest_key: str, notification
+    ) -> tuple[dict, set[int]]:
+        """The payload to render, with `digest.count` and `digest.events` for a digest."""
+        if not digest_key:
+            return notification.payload, set()
+        merged = deliveries_digest_into(
+            delivery_id=delivery_id, subscriber_pk=subscriber_pk, digest_key=digest_key
+        )
+        if not merged:
+            events = [notification.payload]
+        else:
+            self.load_notifications(n for _, n in merged)
+            events = [notification.payload] + [
+                self.notifications[n].payload for _, n in merged if n in self.notifications
+            ]
+        digest = {"count": len(events), "events": events}
+        return {**notification.payload, "digest": digest}, {pk for pk, _ in merged}
