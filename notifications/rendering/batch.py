@@ -6,6 +6,7 @@ A batch loads each template key once, and renders a template that does not menti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,9 +47,16 @@ def subscriber_context(subscriber) -> dict[str, Any]:
 
 def subscriber_context_from_row(row: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
     """What a template sees as `subscriber`, from a mapping or a row in SUBSCRIBER_FIELDS order."""
-    if isinstance(row, Mapping):
-        return _context(row.get(name) for name in SUBSCRIBER_FIELDS)
-    return _context(row)
+    values = (
+        [row.get(name) for name in SUBSCRIBER_FIELDS] if isinstance(row, Mapping) else list(row)
+    )
+    if values and isinstance(values[-1], str):
+        # A raw cursor returns `data` (jsonb) as its JSON text.
+        try:
+            values[-1] = json.loads(values[-1])
+        except ValueError:
+            values[-1] = None
+    return _context(values)
 
 
 @dataclass
