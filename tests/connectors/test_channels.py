@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.channels import CHANNELS, CHOICES, LABELS, PROVIDER_CHANNELS, Channel
+from connectors.registry import registry
 
 
 def test_the_channel_vocabulary():
@@ -26,3 +27,9 @@ def test_a_channel_is_its_string_value():
     with pytest.raises(ValueError):
         Channel("fax")
 
+
+def test_every_connector_declares_a_provider_channel_from_the_vocabulary():
+    for key, cls in registry.classes().items():
+        assert isinstance(cls.channel, Channel), key
+        assert cls.channel in PROVIDER_CHANNELS, key
+    assert {cls.channel for cls in registry.classes().values()} == set(PROVIDER_CHANNELS)
