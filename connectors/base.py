@@ -13,12 +13,10 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import requests
+from connectors.channels import Channel
 
 
 @dataclass(frozen=True)
@@ -77,34 +75,66 @@ class ConfigError(ValueError):
 
 
 class Connector:
-    """Base class. Subclasses set `key` and `channel` and implement `send`.
+    """Base class. Subclasses set `key` and `channel`, declare a frozen dataclass of their
+    settings and credentials, and implement `validate_config` (which builds it) and `send`.
 
-    A connector is built from an integration's `settings` and decrypted `credentials`.
-    `session()` wraps a batch of sends, so connectors that can reuse a connection (SMTP)
-    open it once per batch.
+    A connector is built from an integration's `settings` and decrypted `credentials`:
+    `validate_config` checks them and returns the typed settings the instance keeps as
+    `self.config`, so a misconfigured integration fails when it is built, never half-way
+    through a batch. `session()` wraps a batch of sends, so connectors that can reuse a
+    connection (SMTP, an HTTP keep-alive pool) open it once per batch.
+
+    A connector may stand for a family of providers (`anymail:<esp>`): it sets
+    `requires_variant` and implements `variant()` and `variants()`; the registry resolves
+    any `<key>:<variant>` provider string through them.
     """
 
     key: ClassVar[str]
-    channel: ClassVar[str]
+    channel: ClassVar[Channel]
     # Which key of the subscriber's `credentials` this connector reads (e.g. "fcm").
     credentials_key: ClassVar[str | None] = None
+    # True when only `<key>:<variant>` names a usable provider, never the bare key.
+    requires_variant: ClassVar[bool] = False
+
+    config: Any
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, Any]):
-        self.settings = settings
-        self.credentials = credentials
+        self.config = self._configure(dict(settings or {}), dict(credentials or {}))
 
     @classmethod
-    def validate_config(cls, settings: dict[str, Any], credentials: dict[str, Any]) -> None:
-        """Raise ConfigError naming every invalid setting or credential."""
+    def validate_config(cls, settings: dict[str, Any], credentials: dict[str, Any]) -> Any:
+        """Return the typed configuration, or raise ConfigError naming every invalid field."""
+        return None
+
+    @classmethod
+    def variant(cls, name: str) -> type[Connector]:
+        """The connector class for `<key>:<name>`; ValueError when there is no such variant."""
+        raise ValueError(f"{cls.key!r} has no variants")
+
+    @classmethod
+    def variants(cls) -> tuple[str, ...]:
+        """The names `variant()` accepts, for listing every provider string."""
+        return ()
+
+    def _configure(self, settings: dict[str, Any], credentials: dict[str, Any]) -> Any:
+        return self.validate_config(settings, credentials)
 
     @contextmanager
     def session(self) -> Iterator[Connector]:
+        """Wrap a batch of sends; the base class holds nothing open."""
         yield self
 
     def send(
         self, message: RenderedMessage, recipient: Recipient, *, idempotency_key: str
     ) -> SendResult:
+        """Deliver one message; raise TransientError or PermanentError when it fails."""
         raise NotImplementedError
+
+
+def raise_for(errors: dict[str, list[str]]) -> None:
+    """Raise ConfigError when `validate_config` collected any field errors."""
+    if errors:
+        raise ConfigError(errors)
 
 
 # --- helpers shared by the connector modules -------------------------------------------------
@@ -121,22 +151,6 @@ def provider_timeout() -> tuple[float, float]:
         float(settings.PROVIDER_CONNECT_TIMEOUT_SECONDS),
         float(settings.PROVIDER_TIMEOUT_SECONDS),
     )
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Parse a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 section 10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 _EMAIL_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
@@ -197,79 +211,7 @@ def destination_error(url: str) -> str | None:
 
 
 def ensure_public_destination(url: str, *, what: str) -> None:
+    """Raise PermanentError when a provider call to `url` is refused (see destination_error)."""
     reason = destination_error(url)
     if reason:
         raise PermanentError(f"{what}: {reason}")
-
-
-class HttpConnector(Connector):
-    """A connector that speaks HTTP through `requests`, with explicit timeouts everywhere.
-
-    `session()` keeps one `requests.Session` (a keep-alive connection pool) for the batch.
-    """
-
-    _http: requests.Session | None = None
-
-    @contextmanager
-    def session(self) -> Iterator[Connector]:
-        """Reuse one pooled HTTP session (keep-alive connections) for the whole batch."""
-        self._http = requests.Session()
-        try:
-            yield self
-        finally:
-            self._http.close()
-            self._http = None
-
-    def _post(self, url: str, *, what: str, **kwargs: Any) -> requests.Response:
-        """POST with the provider timeouts; a network failure raises TransientError.
-
-        NOTE: messages never include the URL: webhook URLs (Slack's in particular) are secrets.
-        """
-        ensure_public_destination(url, what=what)
-        kwargs.setdefault("timeout", provider_timeout())
-        # A redirected POST is not a delivery; a 3xx is reported instead.
-        kwargs.setdefault("allow_redirects", False)
-        http = self._http
-        try:
-            if http is None:
-                with requests.Session() as one_off:
-                    return one_off.post(url, **kwargs)
-            return http.post(url, **kwargs)
-        except requests.Timeout:
-            raise TransientError(f"{what}: timed out") from None
-        except requests.ConnectionError:
-            raise TransientError(f"{what}: connection failed") from None
-        except requests.RequestException as exc:  # invalid URL, schema, headers...
-            raise PermanentError(f"{what}: {type(exc).__name__}") from None
-
-
-def is_transient_status(status: int) -> bool:
-    """408 (request timeout), 429 (too many requests) and 5xx are worth retrying."""
-    return status in (408, 429) or status >= 500
-
-
-def status_error(status: int, text: str, retry_after: str | None = None) -> ConnectorError:
-    """The error for a provider's non-success HTTP status; `retry_after` is the raw header."""
-    if is_transient_status(status):
-        return TransientError(
-            text, response_code=status, retry_after=retry_after_seconds(retry_after)
-        )
-    return PermanentError(text, response_code=status)
-
-
-def http_error(response: requests.Response, what: str, detail: str = "") -> ConnectorError:
-    """Classify a non-2xx HTTP response: 408, 429 and 5xx are transient, the rest permanent."""
-    status = response.status_code
-    text = f"{what}: HTTP {status}" + (f" {redact(detail)}" if detail else "")
-    if 300 <= status < 400:
-        text += " (redirects are not followed)"
-    return status_error(status, text, response.headers.get("Retry-After"))
-
-
-def json_object(response: Any) -> dict[str, Any]:
-    """A provider response's JSON body when it is an object, else {} (no body, not JSON, a list)."""
-    try:
-        body = response.json()
-    except (AttributeError, ValueError):
-        return {}
-    return body if isinstance(body, dict) else {}

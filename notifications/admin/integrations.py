@@ -11,8 +11,8 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from connectors.anymail import anymail_esps
 from connectors.base import ConfigError
-from connectors.email import anymail_esps
 from connectors.registry import UnknownProvider, get_connector_class, providers_for
 from notifications.admin.common import ServiceErrorsMixin
 from notifications.models import Channel, Integration

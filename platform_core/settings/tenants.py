@@ -17,6 +17,8 @@ SHARED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "platform_core",
+    # No models: registers the provider connectors at start.
+    "connectors",
 ]
 
 TENANT_APPS = [

@@ -22,6 +22,11 @@ def message() -> RenderedMessage:
 
 
 @pytest.fixture
+def sms() -> RenderedMessage:
+    return RenderedMessage(body="Your code is 123456")
+
+
+@pytest.fixture
 def recipient() -> Recipient:
     return Recipient(
         subscriber_id="user-1",

@@ -1,27 +1,16 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
-
 import pytest
 
-from connectors.base import is_http_url, provider_timeout, redact, retry_after_seconds
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [("120", 120.0), ("0", 0.0), (None, None), ("", None), ("soon", None), ("-5", None)],
+from connectors.base import (
+    PermanentError,
+    Recipient,
+    RenderedMessage,
+    is_http_url,
+    provider_timeout,
+    redact,
 )
-def test_retry_after_seconds(value, expected):
-    assert retry_after_seconds(value) == expected
-
-
-def test_retry_after_as_an_http_date():
-    later = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
-    past = format_datetime(datetime.now(UTC) - timedelta(seconds=60), usegmt=True)
-
-    assert 50 < retry_after_seconds(later) <= 60
-    assert retry_after_seconds(past) == 0.0
+from connectors.registry import build_connector
 
 
 def test_redact_removes_addresses_and_numbers():
@@ -57,3 +46,24 @@ def test_provider_timeout_comes_from_settings(settings):
     settings.PROVIDER_TIMEOUT_SECONDS = 9
 
     assert provider_timeout() == (1.5, 9.0)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.5/x",
+        "http://localhost/hook",
+    ],
+)
+def test_private_destinations_are_refused_unless_allowed(settings, url):
+    settings.CLARION_ALLOW_PRIVATE_DESTINATIONS = False
+    connector = build_connector("slack", {"url": url}, {})
+
+    with pytest.raises(PermanentError, match="not a public address"):
+        connector.send(
+            RenderedMessage(subject="s", body="b"),
+            Recipient(subscriber_id="u1"),
+            idempotency_key="k-1",
+        )

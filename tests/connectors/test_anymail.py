@@ -236,3 +236,16 @@ def test_validate_config_reports_a_missing_extra_package():
         )
 
     assert "boto3" in caught.value.fields["provider"][0]
+
+
+def test_settings_are_typed_and_keep_the_secrets_out_of_reprs():
+    connector = build_connector(
+        "anymail:postmark",
+        {"from_email": FROM, "message_stream": "outbound"},
+        {"server_token": "pm-secret"},
+    )
+
+    assert connector.config.esp == "postmark"
+    assert connector.config.from_email == FROM
+    assert dict(connector.config.options) == {"message_stream": "outbound"}
+    assert "pm-secret" not in repr(connector.config)

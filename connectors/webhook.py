@@ -1,4 +1,7 @@
-"""Chat: a signed generic HTTP webhook (`webhook`) and Slack incoming webhooks (`slack`)."""
+"""Chat through a generic HTTP webhook (`webhook`), signed per the Standard Webhooks spec.
+
+https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import base64
 import binascii
 import json
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,16 +17,14 @@ from standardwebhooks import Webhook
 
 from connectors.base import (
     REQUIRED,
-    ConfigError,
-    HttpConnector,
-    PermanentError,
     Recipient,
     RenderedMessage,
     SendResult,
-    http_error,
-    is_http_url,
+    raise_for,
     url_setting_errors,
 )
+from connectors.channels import Channel
+from connectors.http import HttpConnector, http_error, webhook_target_url
 from connectors.registry import register
 
 EVENT_TYPE = "notification.delivery"
@@ -42,16 +44,6 @@ def _secret_errors(secret: Any) -> list[str]:
     if not 24 <= len(key) <= 64:
         return ["The key must decode to between 24 and 64 bytes."]
     return []
-
-
-def _target_url(recipient: Recipient, settings: dict[str, Any]) -> str:
-    """The subscriber's own `webhook_url`, else the integration's `url`."""
-    url = recipient.credentials.get("webhook_url") or settings.get("url")
-    if not url:
-        raise PermanentError("no webhook URL: neither the subscriber nor the integration has one")
-    if not is_http_url(url):
-        raise PermanentError("the webhook URL is not an http(s) URL")
-    return url
 
 
 def webhook_payload(
@@ -78,11 +70,14 @@ def webhook_payload(
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
-    """`v1,<base64 HMAC-SHA256>` of `{id}.{timestamp}.{body}` per the Standard Webhooks spec.
-
-    https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
-    """
+    """`v1,<base64 HMAC-SHA256>` of `{id}.{timestamp}.{body}` per the Standard Webhooks spec."""
     return Webhook(secret).sign(msg_id, datetime.fromtimestamp(timestamp, tz=UTC), body)
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    secret: str = field(repr=False)
+    url: str = ""  # empty when every subscriber brings its own
 
 
 @register
@@ -96,23 +91,26 @@ class WebhookConnector(HttpConnector):
     """
 
     key = "webhook"
-    channel = "chat"
+    channel = Channel.CHAT
     credentials_key = "webhook"
+    config: WebhookConfig
 
     @classmethod
-    def validate_config(cls, settings: dict[str, Any], credentials: dict[str, Any]) -> None:
-        """Raise ConfigError naming every invalid setting or credential."""
+    def validate_config(
+        cls, settings: dict[str, Any], credentials: dict[str, Any]
+    ) -> WebhookConfig:
+        """Return the typed configuration, or raise ConfigError naming every invalid field."""
         errors = url_setting_errors(settings, "url")
         if problems := _secret_errors(credentials.get("secret")):
             errors["credentials.secret"] = problems
-        if errors:
-            raise ConfigError(errors)
+        raise_for(errors)
+        return WebhookConfig(secret=credentials["secret"], url=settings.get("url") or "")
 
     def send(
         self, message: RenderedMessage, recipient: Recipient, *, idempotency_key: str
     ) -> SendResult:
         """POST the signed document; any 2xx is a success."""
-        url = _target_url(recipient, self.settings)
+        url = webhook_target_url(recipient, self.config.url)
         timestamp = int(time.time())
         payload = webhook_payload(
             message,
@@ -131,9 +129,7 @@ class WebhookConnector(HttpConnector):
                 "User-Agent": USER_AGENT,
                 "webhook-id": idempotency_key,
                 "webhook-timestamp": str(timestamp),
-                "webhook-signature": sign(
-                    self.credentials["secret"], idempotency_key, timestamp, body
-                ),
+                "webhook-signature": sign(self.config.secret, idempotency_key, timestamp, body),
             },
         )
         if 200 <= response.status_code < 300:
@@ -141,61 +137,3 @@ class WebhookConnector(HttpConnector):
                 provider_message_id=idempotency_key, response_code=response.status_code
             )
         raise http_error(response, "webhook")
-
-
-def _slack_escape(text: str) -> str:
-    # https://api.slack.com/reference/surfaces/formatting#escaping
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def slack_text(message: RenderedMessage, link_text: str = "Open") -> str:
-    """Slack mrkdwn: the subject in bold, the body, and the call to action as a link."""
-    lines = []
-    if message.subject:
-        lines.append(f"*{_slack_escape(message.subject)}*")
-    if message.body:
-        lines.append(_slack_escape(message.body))
-    if message.cta_url:
-        url = message.cta_url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
-        lines.append(f"<{url}|{_slack_escape(link_text)}>")
-    return "\n".join(lines)
-
-
-@register
-class SlackConnector(HttpConnector):
-    """Slack incoming webhooks: https://api.slack.com/messaging/webhooks
-
-    settings: `url` (the incoming-webhook URL; optional when subscribers bring their own),
-    optional `link_text` (default "Open"). Subscriber credentials (key `slack`):
-    `{"webhook_url": ...}` overrides `url`. NOTE: the URL is itself the secret.
-    """
-
-    key = "slack"
-    channel = "chat"
-    credentials_key = "slack"
-
-    @classmethod
-    def validate_config(cls, settings: dict[str, Any], credentials: dict[str, Any]) -> None:
-        """Raise ConfigError naming every invalid setting."""
-        errors = url_setting_errors(settings, "url")
-        link_text = settings.get("link_text")
-        if link_text is not None and (not isinstance(link_text, str) or not link_text.strip()):
-            errors["settings.link_text"] = ["Enter a non-empty text."]
-        if errors:
-            raise ConfigError(errors)
-
-    def send(
-        self, message: RenderedMessage, recipient: Recipient, *, idempotency_key: str
-    ) -> SendResult:
-        """POST `{"text": ...}`; Slack answers 200 `ok`."""
-        url = _target_url(recipient, self.settings)
-        text = slack_text(message, self.settings.get("link_text") or "Open")
-        if not text:
-            raise PermanentError("the rendered chat message is empty")
-        response = self._post(url, what="slack", json={"text": text})
-        if response.status_code == 200:
-            return SendResult(response_code=200)
-        # Slack's error is a short code in the body: invalid_payload, no_service,
-        # channel_not_found, channel_is_archived, action_prohibited, ...
-        code = response.text.strip()[:60] if response.text else ""
-        raise http_error(response, "slack", code)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import dataclasses
 import socket
 
 import pytest
 
 from connectors.base import PermanentError, Recipient, RenderedMessage, TransientError
-from connectors.email import SmtpConnector, message_id_for
+from connectors.mail import message_id_for
 from connectors.registry import build_connector
+from connectors.smtp import SmtpConnector
 from tests.fakes import FakeSmtpServer
 
 FROM = "Acme <noreply@acme.example>"
@@ -223,3 +225,17 @@ def test_validate_config_accepts_a_complete_configuration():
 )
 def test_validate_config_names_every_bad_field(refused_fields, settings, credentials, bad):
     assert refused_fields(SmtpConnector, settings, credentials) == bad
+
+
+def test_settings_are_typed_and_keep_the_password_out_of_reprs():
+    connector = SmtpConnector(
+        {"host": "smtp.example", "port": "587", "use_tls": True, "from_email": FROM},
+        {"username": "u", "password": "smtp-secret"},
+    )
+
+    assert connector.config.port == 587
+    assert (connector.config.use_tls, connector.config.use_ssl) == (True, False)
+    assert connector.config.reply_to is None
+    assert "smtp-secret" not in repr(connector.config)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        connector.config.host = "elsewhere"

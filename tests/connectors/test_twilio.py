@@ -1,23 +1,18 @@
 from __future__ import annotations
 
-import io
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
-from connectors.base import PermanentError, Recipient, RenderedMessage, TransientError
+from connectors.base import PermanentError, Recipient, TransientError
 from connectors.registry import build_connector
-from connectors.sms import ConsoleSmsConnector, TwilioConnector
+from connectors.twilio import TwilioConnector
 
 SID = "AC0123456789abcdef0123456789abcdef"
 FROM = "+14155550100"
 TO = "+14155552671"
-
-
-@pytest.fixture
-def sms() -> RenderedMessage:
-    return RenderedMessage(body="Your code is 123456")
 
 
 def twilio(server, **settings) -> TwilioConnector:
@@ -213,37 +208,15 @@ def test_twilio_validate_config_accepts_the_default_base_url():
     TwilioConnector.validate_config({"account_sid": SID, "from_number": FROM}, {"auth_token": "t"})
 
 
-def test_console_writes_one_masked_line_per_sms(sms, recipient):
-    stream = io.StringIO()
-    connector = ConsoleSmsConnector({}, {}, stream=stream)
-
-    result = connector.send(sms, recipient, idempotency_key="acme-1")
-    connector.send(sms, recipient, idempotency_key="acme-2")
-
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 2
-    assert "delivery=acme-1" in lines[0] and "subscriber=user-1" in lines[0]
-    assert "+1********71" in lines[0]
-    assert TO not in lines[0] and "123456" not in lines[0]
-    assert result.provider_message_id == "console-acme-1"
-
-
-def test_console_shows_the_body_when_asked(sms, recipient):
-    stream = io.StringIO()
-
-    ConsoleSmsConnector({"show_body": True}, {}, stream=stream).send(
-        sms, recipient, idempotency_key="k"
+def test_twilio_settings_are_typed_and_keep_the_token_out_of_reprs():
+    connector = build_connector(
+        "twilio",
+        {"account_sid": SID, "from_number": FROM, "base_url": "https://relay.example/"},
+        {"auth_token": "tw-secret"},
     )
 
-    assert "Your code is 123456" in stream.getvalue()
-
-
-def test_console_writes_to_stdout_by_default(capsys, sms, recipient):
-    ConsoleSmsConnector({}, {}).send(sms, recipient, idempotency_key="k")
-
-    assert "[sms] delivery=k" in capsys.readouterr().out
-
-
-def test_console_validate_config(refused_fields):
-    ConsoleSmsConnector.validate_config({}, {})
-    assert refused_fields(ConsoleSmsConnector, {"show_body": "yes"}, {}) == {"settings.show_body"}
+    assert connector.config.base_url == "https://relay.example"
+    assert connector.config.status_callback == ""
+    assert "tw-secret" not in repr(connector.config)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        connector.config.account_sid = "other"
