@@ -23,6 +23,7 @@ from notifications.models import (
     DeliveryStatus,
     Notification,
     NotificationStatus,
+    Priority,
     StepType,
     Subscriber,
     TopicSubscription,
@@ -54,8 +55,12 @@ class SendStep:
     digest_key: str
 
 
-def workflow_send_steps(*, workflow) -> list[SendStep]:
-    """The send steps of a workflow with the delay and digest window in front of each."""
+def workflow_send_steps(*, workflow, critical: bool = False) -> list[SendStep]:
+    """The send steps of a workflow with the delay and digest window in front of each.
+
+    A critical notification (its workflow or its priority) is never digested.
+    """
+    critical = critical or workflow.critical
     steps = []
     offset = 0
     digest_window = None
@@ -63,8 +68,7 @@ def workflow_send_steps(*, workflow) -> list[SendStep]:
         if step.type == StepType.DELAY:
             offset += step.seconds or 0
         elif step.type == StepType.DIGEST:
-            # Critical workflows are never digested.
-            if not workflow.critical:
+            if not critical:
                 digest_window = step.seconds or 0
         elif step.type == StepType.SEND:
             steps.append(
@@ -224,7 +228,9 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
             processed_at=now,
         )
         return {"failed": True}
-    steps = workflow_send_steps(workflow=workflow)
+    steps = workflow_send_steps(
+        workflow=workflow, critical=notification.priority == Priority.CRITICAL
+    )
     max_attempts = notification.route.max_attempts if notification.route else 5
     counts = {"deliveries": 0, "queued": 0, "chunks": 0}
 
