@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from notifications.models import (
     Delivery,
@@ -43,7 +44,8 @@ def make_workflow(
 ) -> str:
     """A workflow with templates for its send steps and a route; returns the event name.
 
-    A step is {"channel": ..., "body": ..., "subject": ...} for a send, or {"delay": n}.
+    A step is {"channel": ..., "body": ..., "subject": ...} for a send, {"delay": n}, or
+    {"digest": window_seconds}.
     """
     workflow = Workflow.objects.create(
         key=f"wf-{unique}", name=f"Workflow {unique}", critical=critical
@@ -52,6 +54,11 @@ def make_workflow(
         if "delay" in step:
             WorkflowStep.objects.create(
                 workflow=workflow, position=position, type="delay", seconds=step["delay"]
+            )
+            continue
+        if "digest" in step:
+            WorkflowStep.objects.create(
+                workflow=workflow, position=position, type="digest", seconds=step["digest"]
             )
             continue
         key = f"tpl-{unique}-{position}"
@@ -140,3 +147,49 @@ def statuses(notification_id) -> dict[str, int]:
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
+
+
+def sweep_request() -> None:
+    """Ask a real worker for one sweep of every tenant, as beat does (on its queue)."""
+    from django.conf import settings
+
+    from platform_core.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["deliveries-sweep"]
+    app.send_task(
+        entry["task"],
+        queue=entry["options"]["queue"],
+        expires=5,
+        headers={"_schema_name": "public"},
+    )
+
+
+def sweeping_until(
+    predicate: Callable[[], object], timeout: float = 30, interval: float = 0.3, what=""
+):
+    """Like `wait_until`, asking the workers for a sweep between polls (retries, delays)."""
+
+    def step():
+        value = predicate()
+        if not value:
+            sweep_request()
+        return value
+
+    return wait_until(step, timeout=timeout, interval=interval, what=what)
+
+
+@contextmanager
+def low_queue_worker(name: str, *, concurrency: int = 1, **settings: str) -> Iterator[object]:
+    """A real worker of its own on the `low` queue, with its own settings (env overrides).
+
+    The suite's worker leaves `low` alone, so a route of priority `low` runs its fan-out and
+    sends only here, with these settings; sweeps still run on the suite's worker.
+    """
+    from tests.conftest import start_worker, stop_process, wait_for_worker, worker_env
+
+    proc = start_worker("low", name, concurrency=concurrency, env=worker_env(**settings))
+    try:
+        wait_for_worker(name)
+        yield proc
+    finally:
+        stop_process(proc)
