@@ -26,6 +26,7 @@ from platform_core.processes import (
     Program,
     beat_program,
     mail_sink_program,
+    stop_left_behind,
     web_program,
     worker_programs,
 )
@@ -276,6 +277,8 @@ def main(argv: list[str]) -> int:
         _say(f"REDIS_URL={embedded.redis_url()}")
         return 0
     if command == "stop":
+        if stop_left_behind(embedded.data_dir() / "run"):
+            _say("stopped a demo's supervisord and its processes")
         embedded.stop(embedded.Started(postgres=True, redis=True))
         return 0
     if command == "clean-data":

@@ -298,3 +298,23 @@ class ProcessManager:
                     os.killpg(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+
+
+def stop_left_behind(run_dir: Path, timeout: float = 40) -> bool:
+    """Shut down a supervisord still answering on `run_dir`'s socket; True if one did."""
+    rpc = xmlrpc.client.ServerProxy(
+        "http://localhost", transport=_UnixTransport(_socket_path(run_dir))
+    )
+    try:
+        pid = rpc.supervisor.getPID()
+        rpc.supervisor.shutdown()
+    except (OSError, xmlrpc.client.Error):
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    return True

@@ -53,10 +53,10 @@ def test_sigkilled_worker_main_processes_are_restarted_and_every_email_arrives_o
     live, live_api, smtp_server, unique, tmp_path
 ):
     # given: the demo's workers and beat under its process manager, against this suite's
-    # database and Redis; 150 low-priority emails, and an SMTP server that stalls on the 31st
+    # database and Redis; 90 low-priority emails, and an SMTP server that stalls on the 31st
     smtp_integration(smtp_server)
     event = make_workflow(unique, [{"channel": "email"}], priority="low")
-    topic, ids = make_topic(unique, 150)
+    topic, ids = make_topic(unique, 90)
     stalled, released = threading.Event(), threading.Event()
     take_plan = smtp_server._take_plan
 
@@ -99,16 +99,16 @@ def test_sigkilled_worker_main_processes_are_restarted_and_every_email_arrives_o
         wait_until(restarted, timeout=40, interval=0.3, what="every worker restarted")
         # ... and the fan-out completes
         wait_until(
-            lambda: statuses(notification_id) == {"sent": 150},
+            lambda: statuses(notification_id) == {"sent": 90},
             timeout=60,
             interval=0.3,
-            what="all 150 deliveries sent after the workers were killed",
+            what="all 90 deliveries sent after the workers were killed",
         )
     finally:
         manager.stop()
 
     recipients = Counter(message["To"] for message in smtp_server.messages)
-    assert len(smtp_server.messages) == 150
+    assert len(smtp_server.messages) == 90
     assert recipients == Counter({f"{sid}@example.com": 1 for sid in ids})
     pids = set().union(*manager.seen_pids.values())
     assert all(len(manager.seen_pids[name]) >= 2 for name in workers)
