@@ -1,7 +1,9 @@
 """Runs Clarion on one machine: `python -m platform_core.dev demo|test|services|stop|clean-data`.
 
 `demo` starts the embedded servers (when DATABASE_URL / REDIS_URL are unset), migrates,
-sets up the demo tenant, then runs web, one Celery worker per queue and beat until Ctrl-C.
+sets up the demo tenant, then runs a mail sink, web, one Celery worker per queue and beat
+under supervisord (platform_core.processes), which restarts whatever dies, until Ctrl-C or
+SIGTERM; then it stops every one of them and the embedded servers it started.
 `test` starts the same servers and runs the test suite against them.
 """
 
@@ -10,19 +12,27 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+import xmlrpc.client
+from contextlib import contextmanager
 from pathlib import Path
 
 from platform_core import embedded
+from platform_core.processes import (
+    ProcessManager,
+    Program,
+    beat_program,
+    mail_sink_program,
+    stop_left_behind,
+    web_program,
+    worker_programs,
+)
 
 BASE_DIR = embedded.BASE_DIR
 PYTHON = sys.executable
-BIN = Path(PYTHON).parent
-# Worker processes (concurrency) per queue in the demo; `system` runs the sweepers.
-DEMO_WORKERS = {"critical": 1, "high": 1, "normal": 2, "low": 1, "system": 1}
 TEST_REDIS_DB = 1
 
 
@@ -42,44 +52,83 @@ def _manage(*args: str, env: dict[str, str] | None = None, capture: bool = False
     return result.stdout or ""
 
 
-@dataclass
-class Supervisor:
-    """Starts child processes with their output in .data/logs and stops them all on exit."""
-
-    log_dir: Path
-    env: dict[str, str]
-    children: dict[str, subprocess.Popen] = field(default_factory=dict)
-
-    def start(self, name: str, argv: list[str]) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        self.children[name] = subprocess.Popen(
-            argv,
-            cwd=BASE_DIR,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def exited(self) -> list[str]:
-        return [name for name, proc in self.children.items() if proc.poll() is not None]
-
-    def stop(self, timeout: float = 15) -> None:
-        for proc in self.children.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for proc in self.children.values():
-            remaining = max(0.1, deadline - time.monotonic())
-            try:
-                proc.wait(remaining)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+class _StopRequested(Exception):
+    """Raised once, by the first SIGINT / SIGTERM / SIGHUP, to leave start-up or the wait."""
 
 
-def _wait_for_http(port: int, timeout: float = 60) -> bool:
+class _StopSignals:
+    """Turns the first stop signal into one `_StopRequested`; later ones change nothing.
+
+    `make` forwards a SIGTERM to its child and `kill -TERM -<pgid>` sends another one to the
+    whole group, and an impatient user presses Ctrl-C twice: the shutdown must run once, to
+    the end, whatever arrives while it runs.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._deferring = 0
+        self._stopping = False
+
+    def install(self) -> None:
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        if self.received is None:
+            self.received = signum
+        if self._stopping or self._deferring:
+            return
+        self._stopping = True
+        raise _StopRequested
+
+    @contextmanager
+    def deferred(self):
+        """A section a stop signal must not cut in two; the stop is raised at its end."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+        if self.received is not None and not self._stopping:
+            self._stopping = True
+            raise _StopRequested
+
+    def shutting_down(self) -> None:
+        """From here on signals are only noted."""
+        self._stopping = True
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.received).name if self.received else "stop"
+
+
+def _port_taken(port: int) -> bool:
+    """True if a server already listens on 127.0.0.1:`port` (as our servers bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As gunicorn and aiosmtpd do: a previous run's TIME_WAIT sockets do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _port_problems(ports: dict[str, tuple[int, str]]) -> list[str]:
+    problems = []
+    for variable, (port, what) in ports.items():
+        if _port_taken(port):
+            problems.append(
+                f"port {port} ({what}) is already in use on 127.0.0.1. Stop what listens "
+                f"there or choose another port: {variable}=<port> make demo "
+                f"(e.g. {variable}={port + 1})"
+            )
+    return problems
+
+
+def _wait_for_http(port: int, manager: ProcessManager, timeout: float = 90) -> bool:
     import urllib.request
 
     deadline = time.monotonic() + timeout
@@ -89,115 +138,114 @@ def _wait_for_http(port: int, timeout: float = 60) -> bool:
                 if resp.status == 200:
                     return True
         except OSError:
+            if not manager.alive() or manager.states()["web"]["statename"] == "FATAL":
+                return False
             time.sleep(0.3)
     return False
 
 
+class _Reporter:
+    """Says, in the demo's console, when supervisord restarts or gives up on a program."""
+
+    def __init__(self, manager: ProcessManager):
+        self.manager = manager
+        self.running: dict[str, int] = {}
+        self.state: dict[str, str] = {}
+
+    def __call__(self) -> None:
+        try:
+            states = self.manager.states()
+        except (OSError, xmlrpc.client.Error):
+            return  # supervisord is going away; the caller notices
+        for name, info in states.items():
+            state, pid = info["statename"], info["pid"]
+            before = self.state.get(name)
+            self.state[name] = state
+            log = self.manager.log_dir / f"{name}.log"
+            if state == "RUNNING":
+                if self.running.get(name, pid) != pid:
+                    _say(f"{name} died and was restarted (pid {pid}); see {log}")
+                self.running[name] = pid
+            elif state == "BACKOFF" and before != "BACKOFF":
+                _say(f"{name} exited while starting; retrying with backoff; see {log}")
+            elif state == "FATAL" and before != "FATAL":
+                _say(f"{name} keeps failing to start; gave up on it; see {log}")
+
+
 def demo() -> int:
     port = int(os.environ.get("PORT", "8000"))
-    started = embedded.start()
-    env = dict(os.environ)
-    metrics_dir = embedded.data_dir() / "prometheus"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    supervisor = Supervisor(log_dir=embedded.data_dir() / "logs", env=env)
-    mailbox = embedded.data_dir() / "mailbox"
-    smtp_port = env.setdefault("DEMO_SMTP_PORT", "1025")
-    env["DEMO_MAILBOX"] = str(mailbox)
+    smtp_port = int(os.environ.get("DEMO_SMTP_PORT", "1025"))
+    problems = _port_problems(
+        {"PORT": (port, "the web server"), "DEMO_SMTP_PORT": (smtp_port, "the mail sink")}
+    )
+    if problems:
+        for problem in problems:
+            _say(problem)
+        return 1
 
-    def shutdown(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, shutdown)
+    stop = _StopSignals()
+    stop.install()
+    started = embedded.Started()
+    manager: ProcessManager | None = None
+    code = 0
     try:
+        with stop.deferred():
+            started = embedded.start()
+        data = embedded.data_dir()
+        env = dict(os.environ)
+        metrics_dir = data / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        mailbox = data / "mailbox"
+        env["DEMO_SMTP_PORT"] = str(smtp_port)
+        env["DEMO_MAILBOX"] = str(mailbox)
+
         _say("migrating the shared and tenant schemas ...")
         _manage("migrate_schemas", "--noinput", env={**env, "LOG_LEVEL": "WARNING"}, capture=True)
         banner = _manage("demo_setup", env=env, capture=True)
-        # A local mail sink: the demo tenant's SMTP integration delivers into a Maildir.
-        supervisor.start(
-            "mail-sink",
-            [
-                PYTHON,
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                f"127.0.0.1:{smtp_port}",
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-                str(mailbox),
-            ],
+        manager = ProcessManager(
+            programs=demo_programs(port=port, smtp_port=smtp_port, mailbox=mailbox, data=data),
+            env=env,
+            run_dir=data / "run",
+            log_dir=data / "logs",
         )
-        _say(f"starting web on http://localhost:{port}, workers and beat ...")
-        supervisor.start(
-            "web",
-            [
-                str(BIN / "gunicorn"),
-                "platform_core.wsgi",
-                "-c",
-                str(BASE_DIR / "docker" / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-            ],
-        )
-        for queue, concurrency in DEMO_WORKERS.items():
-            supervisor.start(
-                f"worker-{queue}",
-                [
-                    str(BIN / "celery"),
-                    "-A",
-                    "platform_core",
-                    "worker",
-                    "-Q",
-                    queue,
-                    "-n",
-                    f"{queue}@%h",
-                    "-c",
-                    str(concurrency),
-                    "--without-gossip",
-                    "--without-mingle",
-                    "-l",
-                    "INFO",
-                ],
-            )
-        supervisor.start(
-            "beat",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "platform_core",
-                "beat",
-                "-l",
-                "INFO",
-                "--pidfile",
-                "",
-                "--schedule",
-                str(embedded.data_dir() / "celerybeat-schedule"),
-            ],
-        )
-        if not _wait_for_http(port):
-            _say(f"web did not come up; see {supervisor.log_dir / 'web.log'}")
-            return 1
+        _say(f"starting web on http://localhost:{port}, workers and beat under supervisord ...")
+        with stop.deferred():
+            manager.spawn()
+        manager.wait_ready()
+        if not _wait_for_http(port, manager):
+            _say(f"web did not come up; see {manager.log_dir / 'web.log'}")
+            code = 1
+            return code
         print(banner.replace("{PORT}", str(port)), flush=True)
-        _say(f"logs in {supervisor.log_dir}; Ctrl-C stops everything")
-        while True:
-            dead = supervisor.exited()
-            if dead:
-                _say(f"{', '.join(dead)} exited; see {supervisor.log_dir}. Stopping.")
-                return 1
+        _say(f"logs in {manager.log_dir}; a process that dies is restarted; Ctrl-C stops all")
+        report = _Reporter(manager)
+        while manager.alive():
+            report()
             time.sleep(1)
-    except KeyboardInterrupt:
-        _say("stopping ...")
-        return 0
+        _say(f"supervisord exited; see {manager.log_dir / 'supervisord.log'}. Stopping.")
+        code = 1
+    except _StopRequested:
+        pass
     finally:
-        supervisor.stop()
+        stop.shutting_down()
+        _say(f"{stop.name}: stopping ..." if stop.received else "stopping ...")
+        if manager is not None:
+            manager.stop()
         embedded.stop(started)
         _say("stopped")
+    return code
+
+
+def demo_programs(*, port: int, smtp_port: int, mailbox: Path, data: Path) -> list[Program]:
+    """What `make demo` runs: the mail sink, web, one worker per queue and beat."""
+    return [
+        mail_sink_program(port=smtp_port, mailbox=mailbox),
+        web_program(port=port),
+        *worker_programs(),
+        beat_program(schedule=data / "celerybeat-schedule"),
+    ]
 
 
 def test(pytest_args: list[str]) -> int:
@@ -229,6 +277,8 @@ def main(argv: list[str]) -> int:
         _say(f"REDIS_URL={embedded.redis_url()}")
         return 0
     if command == "stop":
+        if stop_left_behind(embedded.data_dir() / "run"):
+            _say("stopped a demo's supervisord and its processes")
         embedded.stop(embedded.Started(postgres=True, redis=True))
         return 0
     if command == "clean-data":
