@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from django.db import models
 
+from connectors import channels
 
-class Channel(models.TextChoices):
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS"
-    PUSH = "push", "Push"
-    CHAT = "chat", "Chat"
-    IN_APP = "in_app", "In-app"
+# The channel vocabulary is defined once, in `connectors.channels`; these are its choices.
+Channel = models.TextChoices(
+    "Channel", [(name.name, (name.value, name.label)) for name in channels.Channel]
+)
 
 
 class Priority(models.TextChoices):
