@@ -57,12 +57,12 @@ from notifications.services.config import (
     workflow_delete,
     workflow_replace,
 )
-from platform_core.api.errors import ApiError
 from platform_core.api.pagination import CursorPagination
+from platform_core.errors import ApplicationError, ErrorKind
 
 
-def _not_found(message: str) -> ApiError:
-    return ApiError("not_found", message, status_code=status.HTTP_404_NOT_FOUND)
+def _not_found(message: str) -> ApplicationError:
+    return ApplicationError("not_found", message, kind=ErrorKind.NOT_FOUND)
 
 
 def _found(row, message: str):

@@ -39,7 +39,7 @@ from notifications.selectors.deliveries import (
     notification_stats,
 )
 from notifications.services.deliveries import deliveries_replay
-from platform_core.api.errors import ApiError
+from platform_core.errors import ApplicationError, ErrorKind
 
 ERROR = OpenApiResponse(description="Error envelope `{error: {code, message, fields?}}`.")
 NOTIFICATION_EXAMPLE = {
@@ -242,10 +242,10 @@ class DeliveryReplayView(APIView):
         if delivery.status not in REPLAYABLE_STATUSES or not deliveries_replay(
             delivery_ids=[delivery.pk]
         ):
-            raise ApiError(
+            raise ApplicationError(
                 "not_replayable",
                 f"Only dead or failed deliveries can be replayed; this one is {delivery.status}.",
-                status_code=status.HTTP_409_CONFLICT,
+                kind=ErrorKind.CONFLICT,
             )
         delivery.refresh_from_db()
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
