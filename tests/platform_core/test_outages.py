@@ -8,6 +8,7 @@ pointing at a closed socket); the suite's shared PostgreSQL and Redis stay up.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,6 +98,7 @@ def dedicated_redis():
     server.start()
     yield server
     server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- a real web process ----------------------------------------------------------------------
