@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import kombu.exceptions
+import redis.exceptions
 from django.db import connection, transaction
 from django_tenants.utils import get_public_schema_name
 from tenant_schemas_celery.task import TenantTask
+
+logger = logging.getLogger(__name__)
+
+# What a publish raises when the broker is down or unreachable.
+PUBLISH_ERRORS = (
+    kombu.exceptions.OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+)
 
 
 class TenantMissing(RuntimeError):
@@ -39,6 +52,11 @@ def enqueue(
 
     The tenant is the schema active now (or `schema_name`), captured before the commit, so
     a schema switch between now and the commit cannot redirect the task.
+
+    A broker that is down does not fail the caller: what was committed is the source of
+    truth and the sweeper re-dispatches it (see `notifications.services.sweeper`). The
+    failed publish is logged, and bounded in time by the publish settings
+    (`CELERY_BROKER_CONNECTION_TIMEOUT`, `CELERY_TASK_PUBLISH_RETRY_POLICY`).
     """
     headers = dict(options.pop("headers", None) or {})
     headers["_schema_name"] = schema_name or connection.schema_name
@@ -46,6 +64,18 @@ def enqueue(
         options["queue"] = queue
 
     def send() -> None:
-        task.apply_async(args=list(args), kwargs=kwargs or {}, headers=headers, **options)
+        try:
+            task.apply_async(args=list(args), kwargs=kwargs or {}, headers=headers, **options)
+        except PUBLISH_ERRORS as exc:
+            logger.warning(
+                "task not published: the broker is unavailable; the sweeper re-dispatches it",
+                extra={
+                    "task": task.name,
+                    "tenant": headers["_schema_name"],
+                    "queue": options.get("queue"),
+                    "error_class": type(exc).__name__,
+                    "error": str(exc)[:200],
+                },
+            )
 
     transaction.on_commit(send)

@@ -1,4 +1,8 @@
-"""Tenant resolution: by host (django-tenants), or on the platform host by API key."""
+"""Tenant resolution: by host (django-tenants), or on the platform host by API key.
+
+Both read the database before any view runs: an outage there answers 503
+`service_unavailable` in the JSON envelope, like one inside a view.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from django.db import connection
 from django.urls import set_urlconf
 from django_tenants.middleware.main import TenantMainMiddleware
 
-from platform_core.api.errors import error_response
+from platform_core.api.errors import error_response, outage_response
+from platform_core.errors import OUTAGE_ERRORS
 from platform_core.observability import tenant_var
 from tenants.selectors import tenant_get_public
 from tenants.services import api_key_authenticate, api_key_from_request
@@ -24,7 +29,10 @@ class TenantMiddleware(TenantMainMiddleware):
             request.get_host()
         except DisallowedHost:
             return error_response(400, "disallowed_host", "This host is not served here.")
-        response = super().process_request(request)
+        try:
+            response = super().process_request(request)
+        except OUTAGE_ERRORS as exc:
+            return outage_response(exc, request)
         if response is None:
             tenant_var.set(request.tenant.slug)
         return response
@@ -51,7 +59,10 @@ class ApiKeyTenantMiddleware:
         tenant = getattr(request, "tenant", None)
         if tenant is not None and tenant.is_public and request.path.startswith(API_PREFIX):
             raw = api_key_from_request(request)
-            key = api_key_authenticate(raw=raw) if raw else None
+            try:
+                key = api_key_authenticate(raw=raw) if raw else None
+            except OUTAGE_ERRORS as exc:
+                return outage_response(exc, request)
             if key is None:
                 code = "authentication_failed" if raw else "not_authenticated"
                 message = (

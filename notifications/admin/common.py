@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Model
-from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from platform_core.admin_sites import tenant_admin_site
-from platform_core.api.errors import ApiError
+from platform_core.errors import ApplicationError
 
 
 def admin_url(model, view: str, *args: Any, query: str = "") -> str:
@@ -44,25 +43,48 @@ def inline_formset(formsets, model: type[Model]) -> forms.BaseInlineFormSet | No
 
 
 class ServiceErrorsMixin:
-    """Shows an ApiError a service raises while saving (a concurrent change) as a message.
+    """Shows an ApplicationError a service raises while saving (a concurrent change) on the form.
 
-    The forms validate what the services do, so this is the rare race; the admin view's
-    transaction has rolled back by the time the error gets here.
+    The forms validate what the services do, so this is the rare race. The admin view's
+    transaction has rolled back by the time the error gets here; the form is shown again
+    with the user's input, each field the error names that the form has carrying its
+    problems, and the message (with any other fields) above the form.
     """
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except ApiError as exc:
-            details = "; ".join(
-                f"{field}: {' '.join(problems)}" for field, problems in (exc.fields or {}).items()
-            )
-            self.message_user(
-                request,
-                f"Nothing was saved: {exc.message}" + (f" ({details})" if details else ""),
-                messages.ERROR,
-            )
-            return HttpResponseRedirect(request.get_full_path())
+        except ApplicationError as exc:
+            if request.method != "POST":
+                raise
+            request._service_error = exc
+            # Validated again, the form now fails with the error: shown, nothing saved.
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        error = getattr(request, "_service_error", None)
+        return form_class if error is None else _failing_with(form_class, error)
+
+
+def _failing_with(form_class: type[forms.BaseForm], error: ApplicationError):
+    """`form_class`, whose validation ends in `error`: on its fields where they match."""
+
+    class ServiceErrorForm(form_class):
+        def clean(self):
+            cleaned = super().clean()
+            others: list[str] = []
+            for name, problems in (error.fields or {}).items():
+                if name in self.fields and name not in self.errors:
+                    self.add_error(name, problems)
+                else:
+                    others.append(f"{name}: {' '.join(problems)}")
+            details = f" ({'; '.join(others)})" if others else ""
+            self.add_error(None, f"Nothing was saved: {error.message}{details}")
+            return cleaned
+
+    ServiceErrorForm.__name__ = form_class.__name__
+    return ServiceErrorForm
 
 
 class SavedWithInlinesMixin:

@@ -1,4 +1,10 @@
-"""Writes to subscribers: upserts (one and in bulk), credentials, preferences, GDPR erasure."""
+"""Writes to subscribers: upserts (one and in bulk), credentials, preferences, GDPR erasure.
+
+The writes raise `ApplicationError` (`validation_error` naming each bad field). The field
+validators (`normalize_phone`, `normalize_locale`, `validate_timezone`) raise Django's
+`ValidationError`, the protocol of validators, so that the API's serializers and the admin's
+forms use them as they are.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from notifications.models import (
     Subscriber,
     TopicSubscription,
 )
+from platform_core.errors import ApplicationError, ErrorKind, Fields, validation_error
 
 # Fields a client may set on a subscriber (besides credentials and preferences).
 SUBSCRIBER_FIELDS = ("email", "phone", "first_name", "last_name", "locale", "timezone", "data")
@@ -103,9 +110,9 @@ def validate_timezone(value: str) -> str:
 
 
 def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """Validated, normalised subscriber fields; ValidationError naming every bad one."""
+    """Validated, normalised subscriber fields; `validation_error` naming every bad one."""
     unknown = sorted(set(fields) - set(SUBSCRIBER_FIELDS))
-    errors: dict[str, list[str]] = {name: ["Unknown field."] for name in unknown}
+    errors: Fields = {name: ["Unknown field."] for name in unknown}
     cleaned: dict[str, Any] = {}
     for name, value in fields.items():
         if name in unknown:
@@ -133,7 +140,7 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
             continue
         cleaned[name] = value
     if errors:
-        raise ValidationError(errors)
+        raise validation_error(errors)
     return cleaned
 
 
@@ -150,10 +157,14 @@ def subscriber_upsert(*, subscriber_id: str, **fields: Any) -> tuple[Subscriber,
 def subscribers_bulk_upsert(*, items: list[dict[str, Any]]) -> tuple[int, int]:
     """Upsert up to 1000 subscribers all-or-nothing in a few statements; (created, updated)."""
     if len(items) > BULK_UPSERT_LIMIT:
-        raise ValueError(f"At most {BULK_UPSERT_LIMIT} subscribers per call.")
+        raise ApplicationError(
+            "batch_too_large",
+            f"At most {BULK_UPSERT_LIMIT} subscribers per call; got {len(items)}.",
+            kind=ErrorKind.TOO_LARGE,
+        )
     # The same id twice in one batch: later fields win, as if sent one after the other.
     merged: dict[str, dict[str, Any]] = {}
-    errors: dict[str, list[str]] = {}
+    errors: Fields = {}
     for index, item in enumerate(items):
         fields = dict(item)
         subscriber_id = fields.pop("subscriber_id", None)
@@ -162,13 +173,13 @@ def subscribers_bulk_upsert(*, items: list[dict[str, Any]]) -> tuple[int, int]:
             continue
         try:
             cleaned = _clean_fields(fields)
-        except ValidationError as exc:
-            for name, messages in exc.message_dict.items():
+        except ApplicationError as exc:
+            for name, messages in (exc.fields or {}).items():
                 errors[f"{index}.{name}"] = messages
             continue
         merged.setdefault(subscriber_id, {}).update(cleaned)
     if errors:
-        raise ValidationError(errors)
+        raise validation_error(errors)
     if not merged:
         return 0, 0
 
@@ -277,7 +288,7 @@ def subscriber_set_credentials(
 ) -> Subscriber:
     """Replace the subscriber's credentials for one provider (device tokens, webhook URL)."""
     if provider not in CREDENTIAL_PROVIDERS:
-        raise ValidationError(
+        raise validation_error(
             {"provider": [f"Unknown provider; use one of {', '.join(CREDENTIAL_PROVIDERS)}."]}
         )
     with transaction.atomic():
@@ -295,7 +306,7 @@ def subscriber_set_preferences(
     workflows: dict[str, dict[str, bool]],
 ) -> Subscriber:
     """Replace the subscriber's channel and per-workflow preferences."""
-    errors: dict[str, list[str]] = {}
+    errors: Fields = {}
     for channel, enabled in channels.items():
         if channel not in PREFERENCE_CHANNELS or not isinstance(enabled, bool):
             errors.setdefault(f"channels.{channel}", []).append("Invalid channel preference.")
@@ -306,7 +317,7 @@ def subscriber_set_preferences(
                     "Invalid channel preference."
                 )
     if errors:
-        raise ValidationError(errors)
+        raise validation_error(errors)
     subscriber.preferences = {
         "channels": dict(channels),
         "workflows": {key: dict(flags or {}) for key, flags in workflows.items()},

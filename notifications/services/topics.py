@@ -5,36 +5,35 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
-from rest_framework import status
 
 from notifications.models import Topic, TopicSubscription
 from notifications.services.subscribers import subscribers_ensure
-from platform_core.api.errors import ApiError
+from platform_core.errors import ApplicationError, ErrorKind
 
 # Subscriber ids per add/remove call.
 TOPIC_MEMBERSHIP_LIMIT = 1000
 
 
 def topic_create(*, key: str, name: str = "") -> Topic:
-    """Create a topic; ApiError `topic_exists` (409) if the key is taken."""
+    """Create a topic; ApplicationError `topic_exists` (a conflict) if the key is taken."""
     try:
         with transaction.atomic():
             return Topic.objects.create(key=key, name=name or "")
     except IntegrityError:
-        raise ApiError(
+        raise ApplicationError(
             "topic_exists",
             "A topic with this key already exists.",
-            status_code=status.HTTP_409_CONFLICT,
+            kind=ErrorKind.CONFLICT,
             fields={"key": ["A topic with this key already exists."]},
         ) from None
 
 
 def _check_limit(subscriber_ids: list[str]) -> None:
     if len(subscriber_ids) > TOPIC_MEMBERSHIP_LIMIT:
-        raise ApiError(
+        raise ApplicationError(
             "batch_too_large",
             f"At most {TOPIC_MEMBERSHIP_LIMIT} subscribers per call.",
-            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            kind=ErrorKind.TOO_LARGE,
         )
 
 

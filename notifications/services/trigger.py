@@ -10,15 +10,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from rest_framework import status
-from rest_framework.exceptions import ValidationError
 
 from notifications.models import Notification, Subscriber, Topic
 from notifications.pipeline.dispatch import notification_dispatch
 from notifications.rendering import subscriber_context
 from notifications.selectors.config import route_resolve
 from notifications.services.subscribers import subscribers_bulk_upsert, subscribers_ensure
-from platform_core.api.errors import ApiError
+from platform_core.errors import ApplicationError, ErrorKind, validation_error
 
 
 @dataclass(frozen=True)
@@ -50,10 +48,10 @@ def _accepted_body(notification_id, transaction_id: str) -> dict:
 def _replay_or_conflict(existing: tuple, key: str, fingerprint: str) -> TriggerOutcome:
     pk, stored_fingerprint = existing
     if stored_fingerprint != fingerprint:
-        raise ApiError(
+        raise ApplicationError(
             "idempotency_key_mismatch",
             f"The idempotency key '{key}' was already used with a different request body.",
-            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            kind=ErrorKind.UNPROCESSABLE,
         )
     return TriggerOutcome(body=_accepted_body(pk, key), replayed=True)
 
@@ -77,7 +75,7 @@ def _resolve_recipients(to: list) -> dict:
         if isinstance(entry, dict) and "topic" in entry and entry["topic"] not in topics
     }
     if unknown:
-        raise ValidationError(unknown)
+        raise validation_error(unknown)
     return {
         "subscribers": sorted(set(pks.values())),
         "topics": sorted({topics[key] for key in topic_keys}),
@@ -110,7 +108,7 @@ def event_trigger(
     """
     key = data.get("transaction_id") or idempotency_key or uuid.uuid4().hex
     if data.get("transaction_id") and idempotency_key and data["transaction_id"] != idempotency_key:
-        raise ValidationError(
+        raise validation_error(
             {"transaction_id": ["Differs from the Idempotency-Key header; send one or the same."]}
         )
     fingerprint = request_fingerprint(raw)
@@ -120,11 +118,11 @@ def event_trigger(
                 cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_lock_id(key)])
                 locked = cursor.fetchone()[0]
             if not locked:
-                raise ApiError(
+                raise ApplicationError(
                     "idempotency_in_progress",
                     f"A request with the idempotency key '{key}' is still being processed.",
-                    status_code=status.HTTP_409_CONFLICT,
-                    headers={"Retry-After": str(settings.IDEMPOTENCY_RETRY_AFTER_SECONDS)},
+                    kind=ErrorKind.CONFLICT,
+                    retry_after=settings.IDEMPOTENCY_RETRY_AFTER_SECONDS,
                 )
             existing = (
                 Notification.objects.filter(transaction_id=key)
@@ -135,10 +133,10 @@ def event_trigger(
                 return _replay_or_conflict(existing, key, fingerprint)
             route = route_resolve(event=data["event"])
             if route is None:
-                raise ApiError(
+                raise ApplicationError(
                     "unknown_event",
                     f"No active route for the event '{data['event']}'.",
-                    status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+                    kind=ErrorKind.UNPROCESSABLE,
                     fields={"event": ["No active route for this event."]},
                 )
             recipients = {} if broadcast else _resolve_recipients(data["to"])

@@ -1,34 +1,32 @@
-"""The error envelope: every API error is `{"error": {"code", "message", "fields"?}}`."""
+"""The error envelope: every API error is `{"error": {"code", "message", "fields"?}}`.
+
+The only place that knows HTTP status codes for errors: application errors map by kind,
+DRF's and Django's by class, and an outage of PostgreSQL, Redis or the broker is a 503
+`service_unavailable` with Retry-After, whether it happens in a view or in a middleware.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 
+from platform_core.errors import OUTAGE_RETRY_AFTER_SECONDS, ApplicationError, ErrorKind, is_outage
+
 logger = logging.getLogger(__name__)
 
-
-class ApiError(exceptions.APIException):
-    """A domain error with a stable code, raised by services and mapped by the handler."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        status_code: int = status.HTTP_400_BAD_REQUEST,
-        fields: dict[str, list[str]] | None = None,
-        headers: dict[str, str] | None = None,
-    ):
-        super().__init__(detail=message, code=code)
-        self.status_code = status_code
-        self.error_code = code
-        self.message = message
-        self.fields = fields
-        self.headers = headers or {}
+STATUS_BY_KIND = {
+    ErrorKind.VALIDATION: status.HTTP_400_BAD_REQUEST,
+    ErrorKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorKind.CONFLICT: status.HTTP_409_CONFLICT,
+    ErrorKind.TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    ErrorKind.UNPROCESSABLE: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    ErrorKind.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+    ErrorKind.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -103,9 +101,13 @@ def exception_handler(exc, context):
 
         return payload_too_large()
 
-    if isinstance(exc, ApiError):
+    if isinstance(exc, ApplicationError):
         set_rollback()
-        return error_response(exc.status_code, exc.error_code, exc.message, exc.fields, exc.headers)
+        return application_error_response(exc)
+
+    if is_outage(exc):
+        set_rollback()
+        return outage_response(exc, context.get("request"))
 
     if isinstance(exc, exceptions.ValidationError):
         set_rollback()
@@ -135,6 +137,29 @@ def exception_handler(exc, context):
     return error_response(500, "internal_error", "An internal error occurred; it has been logged.")
 
 
+def application_error_response(exc: ApplicationError) -> JsonResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return error_response(STATUS_BY_KIND[exc.kind], exc.code, exc.message, exc.fields, headers)
+
+
+def outage_response(exc: BaseException, request=None) -> JsonResponse:
+    """503 `service_unavailable`: a dependency is down; logged, without the request's data."""
+    logger.warning(
+        "dependency unavailable",
+        extra={
+            "error_class": type(exc).__name__,
+            "path": getattr(request, "path", None),
+            "method": getattr(request, "method", None),
+        },
+    )
+    return error_response(
+        503,
+        "service_unavailable",
+        "A service Clarion depends on is unavailable; retry later.",
+        headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def _report(exc: BaseException) -> None:
     try:
         import sentry_sdk
@@ -157,4 +182,8 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
+    # Django calls this handler from inside its `except` block: the exception is current.
+    exc = sys.exc_info()[1]
+    if is_outage(exc):
+        return outage_response(exc, request)
     return error_response(500, "internal_error", "An internal error occurred; it has been logged.")

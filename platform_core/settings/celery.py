@@ -11,8 +11,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Unacked messages come back after this long; nothing is scheduled with a broker ETA,
     # so it only bounds how late a lost worker's task is redelivered.
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
-    "socket_connect_timeout": 5,
+    "socket_connect_timeout": 2,
     "socket_timeout": 10,
+}
+# A publish (enqueue on commit, in a request) fails fast when the broker is down: what it
+# announces is committed, and the sweeper re-dispatches it. At worst about two connection
+# attempts of `socket_connect_timeout` each, instead of Celery's three retries after the
+# first and a 4 s connection budget.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"socket_connect_timeout": 5, "socket_timeout": 10}
 

@@ -20,7 +20,7 @@ from notifications.models import (
     Topic,
     Workflow,
 )
-from platform_core.api.errors import ApiError
+from platform_core.errors import ApplicationError, ErrorKind, validation_error
 from tenants.services import tenant_admin_create
 from tests.conftest import admin_login
 from tests.factories import (
@@ -174,7 +174,7 @@ def test_a_concurrent_change_caught_by_the_service_is_a_message_not_a_500(
         TemplateFactory(key="welcome", channel="sms", subject="", body="Hi")
 
     def raced(**kwargs):
-        raise ApiError("validation_error", "The request is not valid.", fields={"x": ["gone"]})
+        raise validation_error({"x": ["gone"]})
 
     monkeypatch.setattr("notifications.admin.routing.workflow_create", raced)
     data = {
@@ -187,6 +187,41 @@ def test_a_concurrent_change_caught_by_the_service_is_a_message_not_a_500(
 
     assert response.status_code == 200
     assert "Nothing was saved: The request is not valid. (x: gone)" in response.content.decode()
+    with schema_context(acme.schema):
+        assert not Workflow.objects.exists()
+
+
+def test_a_service_error_naming_a_form_field_is_shown_on_that_field(client, acme, monkeypatch):
+    # given: the key is taken between the form's validation and the service's insert
+    with schema_context(acme.schema):
+        TemplateFactory(key="welcome", channel="sms", subject="", body="Hi")
+
+    def raced(**kwargs):
+        raise ApplicationError(
+            "workflow_exists",
+            "Workflow 'onboarding' already exists.",
+            kind=ErrorKind.CONFLICT,
+            fields={"key": ["Taken meanwhile."], "steps.0.template": ["Deleted meanwhile."]},
+        )
+
+    monkeypatch.setattr("notifications.admin.routing.workflow_create", raced)
+    data = {
+        "key": "onboarding",
+        "name": "Onboarding",
+        **inline("steps", [step(0, channel="sms", template_key="welcome")]),
+    }
+
+    response = client.post(f"{ADMIN}/workflow/add/", data)
+
+    # then: the form comes back with the user's input, the error on its field and above it
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form.errors["key"] == ["Taken meanwhile."]
+    assert form.non_field_errors() == [
+        "Nothing was saved: Workflow 'onboarding' already exists. "
+        "(steps.0.template: Deleted meanwhile.)"
+    ]
+    assert form["name"].value() == "Onboarding"
     with schema_context(acme.schema):
         assert not Workflow.objects.exists()
 

@@ -7,8 +7,8 @@ from rest_framework import serializers
 
 from notifications.api.serializers.subscribers import SubscriberInputSerializer
 from notifications.models import Priority
-from platform_core.api.errors import ApiError
 from platform_core.api.serializers import StrictSerializer
+from platform_core.errors import ApplicationError, ErrorKind
 
 MAX_RECIPIENTS = 100
 MAX_BULK_EVENTS = 100
@@ -100,10 +100,11 @@ class TriggerSerializer(BroadcastSerializer):
     def to_internal_value(self, data):
         if isinstance(data, dict) and isinstance(data.get("to"), list):
             if len(data["to"]) > MAX_RECIPIENTS:
-                raise ApiError(
+                raise ApplicationError(
                     "too_many_recipients",
                     f"`to` holds {len(data['to'])} entries; at most {MAX_RECIPIENTS} "
                     "(a topic counts as one).",
+                    kind=ErrorKind.VALIDATION,
                     fields={"to": [f"At most {MAX_RECIPIENTS} entries."]},
                 )
         return super().to_internal_value(data)
@@ -115,10 +116,10 @@ class BulkTriggerSerializer(StrictSerializer):
     def to_internal_value(self, data):
         if isinstance(data, dict) and isinstance(data.get("events"), list):
             if len(data["events"]) > MAX_BULK_EVENTS:
-                raise ApiError(
+                raise ApplicationError(
                     "batch_too_large",
                     f"At most {MAX_BULK_EVENTS} events per bulk request.",
-                    status_code=413,
+                    kind=ErrorKind.TOO_LARGE,
                     fields={"events": [f"At most {MAX_BULK_EVENTS} entries."]},
                 )
         return super().to_internal_value(data)

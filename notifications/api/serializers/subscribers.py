@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.validators import URLValidator
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers, status
+from rest_framework import serializers
 
 from notifications.models import Subscriber
 from notifications.services.subscribers import (
@@ -14,8 +14,8 @@ from notifications.services.subscribers import (
     normalize_phone,
     validate_timezone,
 )
-from platform_core.api.errors import ApiError
 from platform_core.api.serializers import StrictSerializer
+from platform_core.errors import ApplicationError, ErrorKind
 
 
 # More than `batch_limit` items in the `subscribers` list is a 413, checked before validating
@@ -27,10 +27,10 @@ class BatchLimitMixin:
     def to_internal_value(self, data):
         items = data.get("subscribers") if isinstance(data, dict) else None
         if isinstance(items, list) and len(items) > self.batch_limit:
-            raise ApiError(
+            raise ApplicationError(
                 "batch_too_large",
                 f"At most {self.batch_limit} subscribers per call; got {len(items)}.",
-                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                kind=ErrorKind.TOO_LARGE,
             )
         return super().to_internal_value(data)
 

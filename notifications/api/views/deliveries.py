@@ -45,7 +45,7 @@ from notifications.selectors.deliveries import (
     notification_list,
     notification_stats,
 )
-from platform_core.api.errors import ApiError
+from platform_core.errors import ApplicationError, ErrorKind
 
 ERROR = OpenApiResponse(description="Error envelope `{error: {code, message, fields?}}`.")
 NOTIFICATION_EXAMPLE = {
@@ -246,10 +246,10 @@ class DeliveryReplayView(APIView):
         except Delivery.DoesNotExist as exc:
             raise Http404 from exc
         if delivery.status not in REPLAYABLE or not deliveries_replay(delivery_ids=[delivery.pk]):
-            raise ApiError(
+            raise ApplicationError(
                 "not_replayable",
                 f"Only dead or failed deliveries can be replayed; this one is {delivery.status}.",
-                status_code=status.HTTP_409_CONFLICT,
+                kind=ErrorKind.CONFLICT,
             )
         delivery.refresh_from_db()
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -18,6 +18,7 @@ from notifications.api.serializers.events import (
 )
 from notifications.services.trigger import event_trigger
 from platform_core.api.errors import exception_handler
+from platform_core.errors import ApplicationError
 
 ERROR = OpenApiResponse(description="Error envelope `{error: {code, message, fields?}}`.")
 TRIGGER_EXAMPLE = OpenApiExample(
@@ -188,7 +189,7 @@ class EventBulkView(APIView):
                     raw=raw,
                     request_id=f"{getattr(request, 'request_id', '')}:{index}",
                 )
-            except APIException as exc:
+            except (APIException, ApplicationError) as exc:
                 results.append(
                     {"status": "error", **json.loads(exception_handler(exc, {}).content)}
                 )

@@ -41,7 +41,7 @@ from notifications.services.subscribers import (
     subscriber_upsert,
     subscribers_bulk_upsert,
 )
-from platform_core.api.errors import ApiError
+from platform_core.errors import ApplicationError, ErrorKind
 
 TAGS = ["subscribers"]
 SUBSCRIBER_ID = OpenApiParameter(
@@ -88,7 +88,7 @@ SUBSCRIBER_OUTPUT_EXAMPLE = {
 def _subscriber_or_404(subscriber_id: str) -> Subscriber:
     subscriber = subscriber_get(subscriber_id=subscriber_id)
     if subscriber is None:
-        raise ApiError("not_found", "No subscriber with this id.", status_code=404)
+        raise ApplicationError("not_found", "No subscriber with this id.", kind=ErrorKind.NOT_FOUND)
     return subscriber
 
 

@@ -29,7 +29,7 @@ from notifications.services.topics import (
     topic_delete,
     topic_remove_subscribers,
 )
-from platform_core.api.errors import ApiError
+from platform_core.errors import ApplicationError, ErrorKind
 
 TAGS = ["topics"]
 KEY = OpenApiParameter("key", str, OpenApiParameter.PATH, description="The topic's key.")
@@ -48,7 +48,7 @@ MEMBERS_EXAMPLE = {"subscribers": ["user-1", "user-2", "user-3"]}
 def _topic_or_404(key: str) -> Topic:
     topic = topic_get(key=key)
     if topic is None:
-        raise ApiError("not_found", "No topic with this key.", status_code=404)
+        raise ApplicationError("not_found", "No topic with this key.", kind=ErrorKind.NOT_FOUND)
     return topic
 
 

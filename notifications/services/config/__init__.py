@@ -1,10 +1,10 @@
 """Writes of the configuration rows: templates, workflows, routes, integrations.
 
 Every write runs in one transaction and validates what the API contract promises, raising
-`ApiError` (400 `validation_error` with `fields`, or a 409 conflict) so that bad input changes
-nothing. Writes that must not interleave (a template deleted while a workflow starts using
-it, two integrations made primary at once) are serialised with transaction-scoped PostgreSQL
-advisory locks, keyed by tenant schema.
+an `ApplicationError` (`validation_error` with `fields`, a conflict, or not found) so that
+bad input changes nothing. Writes that must not interleave (a template deleted while a
+workflow starts using it, two integrations made primary at once) are serialised with
+transaction-scoped PostgreSQL advisory locks, keyed by tenant schema.
 
 NOTE: the names below are re-exported so that `from notifications.services.config import X`
 keeps working; the code itself looks names up in the sub-module that defines them.

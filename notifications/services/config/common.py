@@ -1,10 +1,10 @@
 """Shared by the configuration writes: field rules, limits, errors and advisory locks.
 
 Every write runs in one transaction and validates what the API contract promises, raising
-`ApiError` (400 `validation_error` with `fields`, or a 409 conflict) so that bad input changes
-nothing. Writes that must not interleave (a template deleted while a workflow starts using
-it, two integrations made primary at once) are serialised with transaction-scoped PostgreSQL
-advisory locks, keyed by tenant schema.
+an `ApplicationError` (`validation_error` with `fields`, a conflict, or not found) so that
+bad input changes nothing. Writes that must not interleave (a template deleted while a
+workflow starts using it, two integrations made primary at once) are serialised with
+transaction-scoped PostgreSQL advisory locks, keyed by tenant schema.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from typing import Any, TypeVar
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
-from rest_framework import status
 
-from platform_core.api.errors import ApiError
+from platform_core.errors import ApplicationError, ErrorKind, validation_error
 
 KEY_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 KEY_MAX_LENGTH = 100
@@ -41,15 +40,19 @@ Fields = dict[str, list[str]]
 Row = TypeVar("Row", bound=Model)
 
 
-def _invalid(fields: Fields) -> ApiError:
-    return ApiError("validation_error", "The request is not valid.", fields=fields)
+def _invalid(fields: Fields) -> ApplicationError:
+    return validation_error(fields)
 
 
-def _conflict(code: str, message: str) -> ApiError:
-    return ApiError(code, message, status_code=status.HTTP_409_CONFLICT)
+def _conflict(code: str, message: str) -> ApplicationError:
+    return ApplicationError(code, message, kind=ErrorKind.CONFLICT)
 
 
-def _insert(row: Row, *, conflict: ApiError) -> Row:
+def _not_found(message: str) -> ApplicationError:
+    return ApplicationError("not_found", message, kind=ErrorKind.NOT_FOUND)
+
+
+def _insert(row: Row, *, conflict: ApplicationError) -> Row:
     """Insert `row`; `conflict` if a unique key clashes with a row written meanwhile by something
     that takes no advisory lock (the admin)."""
     try:

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
-from rest_framework import status
 
 from notifications.models import Channel, StepType, Template, TemplateVariant, WorkflowStep
 from notifications.rendering import template_errors
@@ -17,8 +16,8 @@ from notifications.services.config.common import (
     _insert,
     _invalid,
     _lock,
+    _not_found,
 )
-from platform_core.api.errors import ApiError
 
 
 def _template_validate(*, template: Template, variants: Sequence[Mapping[str, Any]]) -> None:
@@ -170,9 +169,7 @@ def template_delete(*, key: str, locale: str | None = None) -> int:
     targets = list(existing.filter(locale=locale) if locale else existing)
     if not targets:
         where = f" in locale '{locale}'" if locale else ""
-        raise ApiError(
-            "not_found", f"No template '{key}'{where}.", status_code=status.HTTP_404_NOT_FOUND
-        )
+        raise _not_found(f"No template '{key}'{where}.")
     # A workflow needs the key in some locale: only removing the last one is refused.
     if not existing.exclude(pk__in=[template.pk for template in targets]).exists():
         users = sorted(

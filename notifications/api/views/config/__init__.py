@@ -1,0 +1,20 @@
+"""Configuration API: templates, workflows, routes and provider integrations, one module each.
+
+Thin views: validate the body's shape, call one service or selector, serialise the result.
+"""
+
+from notifications.api.views.config.integrations import IntegrationDetailView, IntegrationListView
+from notifications.api.views.config.routes import RouteDetailView, RouteListView
+from notifications.api.views.config.templates import TemplateDetailView, TemplateListView
+from notifications.api.views.config.workflows import WorkflowDetailView, WorkflowListView
+
+__all__ = [
+    "IntegrationDetailView",
+    "IntegrationListView",
+    "RouteDetailView",
+    "RouteListView",
+    "TemplateDetailView",
+    "TemplateListView",
+    "WorkflowDetailView",
+    "WorkflowListView",
+]
