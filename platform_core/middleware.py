@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.signals import request_finished
 from django.dispatch import receiver
 
-from platform_core.api.errors import error_response
+from platform_core.api.errors import payload_too_large
 from platform_core.observability import (
     HTTP_LATENCY,
     HTTP_REQUESTS,
@@ -102,11 +102,3 @@ class BodySizeLimitMiddleware:
             if length > settings.API_MAX_BODY_BYTES:
                 return payload_too_large()
         return self.get_response(request)
-
-
-def payload_too_large():
-    return error_response(
-        413,
-        "payload_too_large",
-        f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.",
-    )

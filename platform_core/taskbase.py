@@ -54,7 +54,7 @@ def enqueue(
     a schema switch between now and the commit cannot redirect the task.
 
     A broker that is down does not fail the caller: what was committed is the source of
-    truth and the sweeper re-dispatches it (see `notifications.services.sweeper`). The
+    truth and the sweeper re-dispatches it (see `notifications.pipeline.sweeper`). The
     failed publish is logged, and bounded in time by the publish settings
     (`CELERY_BROKER_CONNECTION_TIMEOUT`, `CELERY_TASK_PUBLISH_RETRY_POLICY`).
     """

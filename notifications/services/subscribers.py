@@ -22,6 +22,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Replace
 from django.utils import timezone as django_timezone
 
+from connectors import channels
 from notifications.models import (
     Delivery,
     DeliveryEvent,
@@ -36,7 +37,7 @@ from platform_core.errors import ApplicationError, ErrorKind, Fields, validation
 SUBSCRIBER_FIELDS = ("email", "phone", "first_name", "last_name", "locale", "timezone", "data")
 # Providers whose subscriber-level credentials Clarion reads (`Connector.credentials_key`).
 CREDENTIAL_PROVIDERS = ("fcm", "webpush", "slack", "webhook")
-PREFERENCE_CHANNELS = ("email", "sms", "push", "chat", "in_app")
+PREFERENCE_CHANNELS = tuple(channels.CHANNELS)
 BULK_UPSERT_LIMIT = 1000
 # What an erased subscriber's snapshot as a notification's actor becomes.
 ERASED_ACTOR = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -97,8 +98,6 @@ def exception_handler(exc, context):
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
-        from platform_core.middleware import payload_too_large
-
         return payload_too_large()
 
     if isinstance(exc, ApplicationError):
@@ -166,6 +165,15 @@ def _report(exc: BaseException) -> None:
     except ImportError:  # pragma: no cover - sentry-sdk is a dependency
         return
     sentry_sdk.capture_exception(exc)
+
+
+def payload_too_large() -> JsonResponse:
+    """413 for a body over API_MAX_BODY_BYTES (raised by Django or found by the middleware)."""
+    return error_response(
+        413,
+        "payload_too_large",
+        f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.",
+    )
 
 
 # Django-level handlers, for errors outside DRF views (unknown routes, admin, middleware).

@@ -27,6 +27,7 @@ from notifications.api.serializers.deliveries import (
 )
 from notifications.api.views.subscribers import page_example
 from notifications.models import (
+    Channel,
     Delivery,
     DeliveryStatus,
     Notification,
@@ -187,7 +188,7 @@ class DeliveryListView(ListAPIView):
         parameters=[
             OpenApiParameter("notification_id", str),
             OpenApiParameter("status", str, enum=[s.value for s in DeliveryStatus]),
-            OpenApiParameter("channel", str, enum=["email", "sms", "push", "chat", "in_app"]),
+            OpenApiParameter("channel", str, enum=list(Channel.values)),
             OpenApiParameter("subscriber_id", str),
             OpenApiParameter("cursor", str),
             OpenApiParameter("limit", int),
