@@ -11,6 +11,8 @@ from django.db import connection, transaction
 from django_tenants.utils import get_public_schema_name
 from tenant_schemas_celery.task import TenantTask
 
+from platform_core.celery import app
+
 logger = logging.getLogger(__name__)
 
 # What a publish raises when the broker is down or unreachable.
@@ -40,7 +42,7 @@ class ClarionTask(TenantTask):
 
 
 def enqueue(
-    task,
+    task_name: str,
     *,
     args: tuple | list = (),
     kwargs: dict[str, Any] | None = None,
@@ -48,7 +50,9 @@ def enqueue(
     schema_name: str | None = None,
     **options: Any,
 ) -> None:
-    """Send `task` once the current transaction commits (at once outside one).
+    """Send the task named `task_name` once the current transaction commits (at once outside
+    one). Sent by name, so the sender need not import (or register) the task's module; its
+    result is never stored or waited for.
 
     The tenant is the schema active now (or `schema_name`), captured before the commit, so
     a schema switch between now and the commit cannot redirect the task.
@@ -65,12 +69,19 @@ def enqueue(
 
     def send() -> None:
         try:
-            task.apply_async(args=list(args), kwargs=kwargs or {}, headers=headers, **options)
+            app.send_task(
+                task_name,
+                args=list(args),
+                kwargs=kwargs or {},
+                headers=headers,
+                ignore_result=True,
+                **options,
+            )
         except PUBLISH_ERRORS as exc:
             logger.warning(
                 "task not published: the broker is unavailable; the sweeper re-dispatches it",
                 extra={
-                    "task": task.name,
+                    "task": task_name,
                     "tenant": headers["_schema_name"],
                     "queue": options.get("queue"),
                     "error_class": type(exc).__name__,

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from platform_core.celery import app
 from platform_core.taskbase import enqueue
 
 PROCESS_TASK = "notifications.notification_process"
@@ -24,7 +23,7 @@ SWEEP_TASK = "notifications.deliveries_sweep"
 def notification_dispatch(*, notification_id, priority: str, cursor: dict | None = None) -> None:
     """Enqueue the fan-out of a notification (or its continuation after `cursor`)."""
     enqueue(
-        app.signature(PROCESS_TASK),
+        PROCESS_TASK,
         args=(str(notification_id),),
         kwargs={"cursor": cursor} if cursor else None,
         queue=priority,
@@ -43,8 +42,6 @@ def deliveries_dispatch(*, rows: Iterable[tuple[int, str, str]]) -> int:
     for (channel, priority), ids in grouped.items():
         size = settings.SEND_BATCH_SIZES.get(channel, 100)
         for start in range(0, len(ids), size):
-            enqueue(
-                app.signature(SEND_TASK), args=(ids[start : start + size], channel), queue=priority
-            )
+            enqueue(SEND_TASK, args=(ids[start : start + size], channel), queue=priority)
             tasks += 1
     return tasks

@@ -30,7 +30,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from notifications.models import Notification
-from tests.conftest import BASE_DIR, stop_process, worker_env
+from tests.conftest import BASE_DIR, start_worker, stop_process, worker_env
 from tests.notifications.pipeline_helpers import make_workflow, wait_until
 
 # --- a Redis of our own, stopped and started by the test -----------------------------------
@@ -261,36 +261,6 @@ def test_redis_down_inside_a_view_is_a_503_in_the_envelope(acme, acme_api, cache
 # --- broker down when a trigger commits ------------------------------------------------------
 
 
-def _worker(env: dict[str, str], name: str) -> subprocess.Popen:
-    log = open(BASE_DIR / ".data" / f"test-worker-{name}.log", "wb")  # noqa: SIM115
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "platform_core",
-            "worker",
-            "-Q",
-            "critical,high,normal,system",
-            "-n",
-            f"{name}@%h",
-            "-c",
-            "1",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "INFO",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 def _connected(name: str, times: int = 1) -> bool:
     """Whether the worker's log says it (re)connected to its broker `times` times."""
     log = (BASE_DIR / ".data" / f"test-worker-{name}.log").read_bytes()
@@ -306,7 +276,7 @@ def outage_platform(live, dedicated_redis):
         CELERY_RESULT_BACKEND=dedicated_redis.broker_url,
     )
     web = WebServer(env, "outage")
-    worker = _worker(env, "outage")
+    worker = start_worker("critical,high,normal,system", "outage", concurrency=1, env=env)
     try:
         wait_until(lambda: _connected("outage"), timeout=60, what="worker")
         yield web, worker, env
@@ -372,7 +342,7 @@ def test_an_event_accepted_while_the_broker_is_down_is_delivered_once_it_is_back
 def test_a_publish_to_a_dead_broker_is_logged_with_the_task_and_tenant(live, unique, caplog):
     from django.db import transaction
 
-    from notifications.tasks import deliveries_sweep_task
+    from notifications.pipeline.dispatch import SWEEP_TASK
     from platform_core.taskbase import enqueue
 
     # given: a broker that is not running
@@ -382,7 +352,7 @@ def test_a_publish_to_a_dead_broker_is_logged_with_the_task_and_tenant(live, uni
     started = time.monotonic()
     with caplog.at_level("WARNING", logger="platform_core.taskbase"):
         with transaction.atomic():
-            enqueue(deliveries_sweep_task, queue="system", connection=dead)
+            enqueue(SWEEP_TASK, queue="system", connection=dead)
     took = time.monotonic() - started
     dead.release()
 
