@@ -2,49 +2,23 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
 
 from connectors.base import PermanentError, Recipient, TransientError
 from connectors.fcm import FCM_SCOPE, FcmConnector
 from connectors.registry import build_connector
+from tests.push_clients import ServiceAccount, service_account_for
 
 PROJECT = "demo-project"
 SEND_PATH = f"/v1/projects/{PROJECT}/messages:send"
 
 
-@dataclass
-class ServiceAccount:
-    info: dict
-    public_pem: bytes
-
-
 @pytest.fixture
 def service_account() -> ServiceAccount:
     """A throwaway service account with a fresh RSA key."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    info = {
-        "type": "service_account",
-        "project_id": PROJECT,
-        "private_key_id": "test-key-1",
-        "private_key": private_pem,
-        "client_email": f"clarion@{PROJECT}.iam.gserviceaccount.com",
-        "client_id": "1234567890",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
-    return ServiceAccount(info=info, public_pem=public_pem)
+    return service_account_for(PROJECT)
 
 
 @pytest.fixture

@@ -2,53 +2,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-from dataclasses import dataclass
 
-import http_ece
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid, Vapid02
 
 from connectors.base import PermanentError, Recipient, TransientError
 from connectors.registry import build_connector
 from connectors.webpush import WebPushConnector
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-@dataclass
-class Browser:
-    """A browser's push subscription: its P-256 key pair and auth secret."""
-
-    private_key: ec.EllipticCurvePrivateKey
-    auth: bytes
-    endpoint: str
-
-    @property
-    def subscription(self) -> dict:
-        public = self.private_key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
-        return {
-            "endpoint": self.endpoint,
-            "keys": {"p256dh": b64url(public), "auth": b64url(self.auth)},
-        }
-
-    def decrypt(self, body: bytes) -> dict:
-        plain = http_ece.decrypt(
-            body, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm"
-        )
-        return json.loads(plain)
-
-
-def browser(server, name="sub-1") -> Browser:
-    return Browser(
-        ec.generate_private_key(ec.SECP256R1()), os.urandom(16), f"{server.url}/push/{name}"
-    )
+from tests.push_clients import Browser, b64url, browser
 
 
 @pytest.fixture

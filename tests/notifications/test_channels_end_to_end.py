@@ -10,12 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-from dataclasses import dataclass
 
-import http_ece
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from google.auth import jwt
 from py_vapid import Vapid, Vapid02
 from standardwebhooks import Webhook
@@ -23,14 +20,11 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from notifications.models import Delivery, Integration
 from tests.notifications.pipeline_helpers import make_workflow, wait_until
+from tests.push_clients import ServiceAccount, b64url, browser, service_account_for
 
 pytestmark = pytest.mark.worker
 
 PROJECT = "clarion-e2e"
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def only_integration(api, channel: str, provider: str, settings: dict, credentials=None) -> int:
@@ -82,34 +76,16 @@ def send_and_wait(api, event: str, subscriber_id: str, order_id: str) -> Deliver
 
 
 @pytest.fixture
-def service_account() -> tuple[dict, bytes]:
-    """A throwaway Google service account (its JSON key) and its public key."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    info = {
-        "type": "service_account",
-        "project_id": PROJECT,
-        "private_key_id": "e2e-key",
-        "private_key": private_pem,
-        "client_email": f"clarion@{PROJECT}.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
-    return info, public_pem
+def service_account() -> ServiceAccount:
+    """A throwaway Google service account (its JSON key and public key)."""
+    return service_account_for(PROJECT)
 
 
 def test_fcm_push_reaches_every_device_of_the_subscriber(
     celery_worker, live, live_api, http_server, service_account, unique
 ):
     # given: the fake answers Google's token endpoint and FCM's messages:send
-    info, public_pem = service_account
+    info, public_pem = service_account.info, service_account.public_pem
     http_server.respond(
         200,
         {"access_token": "ya29.e2e", "expires_in": 3600, "token_type": "Bearer"},
@@ -158,31 +134,6 @@ def test_fcm_push_reaches_every_device_of_the_subscriber(
     )
 
 
-@dataclass
-class Browser:
-    """A browser's push subscription: its P-256 key pair and auth secret."""
-
-    private_key: ec.EllipticCurvePrivateKey
-    auth: bytes
-    endpoint: str
-
-    @property
-    def subscription(self) -> dict:
-        public = self.private_key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
-        return {
-            "endpoint": self.endpoint,
-            "keys": {"p256dh": b64url(public), "auth": b64url(self.auth)},
-        }
-
-    def decrypt(self, body: bytes) -> dict:
-        plain = http_ece.decrypt(
-            body, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm"
-        )
-        return json.loads(plain)
-
-
 def test_web_push_reaches_every_browser_encrypted_and_vapid_signed(
     celery_worker, live, live_api, http_server, unique
 ):
@@ -197,14 +148,7 @@ def test_web_push_reaches_every_browser_encrypted_and_vapid_signed(
         {"vapid_subject": "mailto:ops@clarion.test"},
         {"vapid_private_key": vapid.private_pem().decode()},
     )
-    browsers = {
-        name: Browser(
-            ec.generate_private_key(ec.SECP256R1()),
-            os.urandom(16),
-            f"{http_server.url}/push/{name}",
-        )
-        for name in ("laptop", "desktop")
-    }
+    browsers = {name: browser(http_server, name) for name in ("laptop", "desktop")}
     subscriber_id = f"wp-{unique}"
     subscriber_with(
         live_api,
@@ -220,10 +164,10 @@ def test_web_push_reaches_every_browser_encrypted_and_vapid_signed(
     # then: each browser's push service got a payload only that browser can decrypt
     requests = {r.url_path: r for r in http_server.requests}
     assert set(requests) == {"/push/laptop", "/push/desktop"}
-    for name, browser in browsers.items():
+    for name, device in browsers.items():
         request = requests[f"/push/{name}"]
         assert request.headers["Content-Encoding"] == "aes128gcm"
-        payload = browser.decrypt(request.body)
+        payload = device.decrypt(request.body)
         assert (payload["title"], payload["body"]) == ("Hello Ada", "Order W-1 shipped")
         # signed with our VAPID key, for this push service, from our subject
         authorization = request.headers["Authorization"]
