@@ -113,8 +113,3 @@ def integration_list(*, channel: str | None = None) -> QuerySet[Integration]:
 def integration_get(*, integration_id: int) -> Integration | None:
     """The integration with this id, or None."""
     return Integration.objects.filter(pk=integration_id).first()
-
-
-def integration_list_active(*, channel: str) -> QuerySet[Integration]:
-    """The active integrations of `channel` in failover order: primary first, then by id."""
-    return Integration.objects.filter(channel=channel, active=True).order_by("-primary", "id")

@@ -8,7 +8,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 
 from notifications.models import Integration
-from notifications.selectors.config import integration_list_active
+from notifications.pipeline.sending.providers import integrations_in_failover_order
 from tests.conftest import ApiClient
 from tests.factories import IntegrationFactory
 
@@ -362,7 +362,7 @@ def test_failover_order_is_primary_first_then_by_id(acme, acme_api):
     acme_api.post("/api/v1/integrations", smtp())
 
     with schema_context(acme.schema):
-        order = [i.pk for i in integration_list_active(channel="sms")]
+        order = [i.pk for i in integrations_in_failover_order(channel="sms")]
 
     assert order == [c, a, b]
 

@@ -93,7 +93,7 @@ class ProviderPool:
         return self._sessions[integration.pk]
 
 
-def _active_integrations(channel: str) -> list[Integration]:
+def integrations_in_failover_order(*, channel: str) -> list[Integration]:
     """The channel's active integrations in failover order: primary first, then by id."""
     return list(Integration.objects.filter(channel=channel, active=True).order_by("-primary", "id"))
 
@@ -126,7 +126,9 @@ def send_via_providers(delivery_ids: Sequence[int], channel: str) -> dict:
     batch.load_notifications({n for n, _ in refs})
     subscribers = Subscriber.objects.in_bulk([s for _, s in refs if s is not None])
     with ExitStack() as stack:
-        pool = ProviderPool(integrations=_active_integrations(channel), stack=stack)
+        pool = ProviderPool(
+            integrations=integrations_in_failover_order(channel=channel), stack=stack
+        )
         for position, delivery_id in enumerate(delivery_ids):
             if time.monotonic() - started > settings.SEND_BATCH_TIME_BUDGET_SECONDS:
                 # A slow provider must not hold this worker: hand the rest to a new task.
