@@ -168,6 +168,24 @@ class FakeSmtpServer:
         """Reply a permanent failure (5xx) to the next `n` messages at RCPT or DATA."""
         self._plan(n, code, message, stage)
 
+    def stall_after(
+        self, count: int, *, timeout: float = 30
+    ) -> tuple[threading.Event, threading.Event]:
+        """Hold the DATA of the message after the first `count` until released (or `timeout`),
+        then answer it 451: a provider that hangs mid-batch. Returns (stalled, released)."""
+        stalled, released = threading.Event(), threading.Event()
+        take_plan = self._take_plan
+
+        def stall(stage: str) -> str | None:
+            if stage == "data" and len(self.messages) == count and not released.is_set():
+                stalled.set()
+                released.wait(timeout)
+                return "451 connection went away"
+            return take_plan(stage)
+
+        self._take_plan = stall
+        return stalled, released
+
     def _plan(self, n: int, code: int, message: str, stage: str) -> None:
         if stage not in ("rcpt", "data"):
             raise ValueError("stage is 'rcpt' or 'data'")

@@ -123,12 +123,18 @@ def smtp_integration(server, **settings) -> Integration:
     )
 
 
-def twilio_integration(server) -> Integration:
-    Integration.objects.filter(channel="sms").update(active=False)
+def twilio_integration(
+    server, *, name: str = "Test Twilio", primary: bool = True, only: bool = True
+) -> Integration:
+    """An SMS integration whose Twilio-compatible API is the fake `server`; with `only`, the
+    channel's one active integration."""
+    if only:
+        Integration.objects.filter(channel="sms").update(active=False)
     return Integration.objects.create(
         channel="sms",
         provider="twilio",
-        name="Test Twilio",
+        name=name,
+        primary=primary,
         settings={"account_sid": "AC123", "from_number": "+14155550000", "base_url": server.url},
         credentials={"auth_token": "token"},
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from notifications.models import Delivery, Integration, Notification, Subscriber
+from notifications.models import Delivery, Notification, Subscriber
 from notifications.pipeline.fanout import notification_process
 from notifications.pipeline.sending import deliveries_send
 from notifications.pipeline.sweeper import tenant_sweep
 from notifications.services.trigger import event_trigger
 from tests.fakes import FakeHttpServer
-from tests.notifications.pipeline_helpers import make_workflow
+from tests.notifications.pipeline_helpers import make_workflow, twilio_integration
 
 
 @pytest.fixture
@@ -19,17 +19,6 @@ def backup_server():
     server = FakeHttpServer().start()
     yield server
     server.stop()
-
-
-def twilio(server, *, name: str, primary: bool) -> Integration:
-    return Integration.objects.create(
-        channel="sms",
-        provider="twilio",
-        name=name,
-        primary=primary,
-        settings={"account_sid": "AC1", "from_number": "+14155550000", "base_url": server.url},
-        credentials={"auth_token": "t"},
-    )
 
 
 def send(event: str, subscriber_ids: list[str]) -> Notification:
@@ -54,8 +43,8 @@ def retry_due(notification: Notification) -> None:
 
 def test_a_retry_fails_over_to_the_next_integration(in_acme, http_server, backup_server):
     # given: the primary provider is down, the secondary works
-    twilio(http_server, name="primary", primary=True)
-    twilio(backup_server, name="backup", primary=False)
+    twilio_integration(http_server, name="primary", primary=True, only=False)
+    twilio_integration(backup_server, name="backup", primary=False, only=False)
     http_server.respond(503, {"message": "down"})
     backup_server.respond(201, {"sid": "SM-backup"})
     Subscriber.objects.create(subscriber_id="f1", phone="+14155550199")
@@ -76,8 +65,8 @@ def test_a_retry_fails_over_to_the_next_integration(in_acme, http_server, backup
 
 def test_an_open_circuit_skips_the_failing_provider(in_acme, settings, http_server, backup_server):
     settings.CIRCUIT_BREAKER_THRESHOLD = 2
-    twilio(http_server, name="primary", primary=True)
-    twilio(backup_server, name="backup", primary=False)
+    twilio_integration(http_server, name="primary", primary=True, only=False)
+    twilio_integration(backup_server, name="backup", primary=False, only=False)
     http_server.respond(503, {"message": "down"})
     backup_server.respond(201, {"sid": "SM-backup"})
     for n in range(4):

@@ -167,24 +167,13 @@ def test_backoff_grows_exponentially_and_its_jitter_stays_within_bounds(
     assert len({round(fraction, 3) for fraction in fractions}) > 1, fractions
 
 
-def twilio(server, *, name: str, primary: bool) -> Integration:
-    return Integration.objects.create(
-        channel="sms",
-        provider="twilio",
-        name=name,
-        primary=primary,
-        settings={"account_sid": "AC1", "from_number": "+14155550000", "base_url": server.url},
-        credentials={"auth_token": "t"},
-    )
-
-
 def test_with_every_circuit_open_deliveries_wait_without_spending_attempts_then_send(
     failure_worker, live, live_api, http_server, backup_server, unique
 ):
     # given: both SMS integrations down; two attempts allowed, so a spent attempt would kill
     Integration.objects.filter(channel="sms").update(active=False)
-    twilio(http_server, name=f"primary {unique}", primary=True)
-    twilio(backup_server, name=f"backup {unique}", primary=False)
+    twilio_integration(http_server, name=f"primary {unique}", primary=True, only=False)
+    twilio_integration(backup_server, name=f"backup {unique}", primary=False, only=False)
     http_server.respond(503, {"message": "down"})
     backup_server.respond(503, {"message": "down"})
     event = make_workflow(unique, [{"channel": "sms"}], priority="low", max_attempts=2)

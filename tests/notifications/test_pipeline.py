@@ -241,17 +241,7 @@ def test_sigkilled_worker_and_flushed_redis_lose_nothing_and_send_nothing_twice(
     smtp_integration(smtp_server)
     event = make_workflow(unique, [{"channel": "email"}], priority="low")
     topic, ids = make_topic(unique, 150)
-    stalled, released = threading.Event(), threading.Event()
-    take_plan = smtp_server._take_plan
-
-    def stall_on_71st(stage):
-        if stage == "data" and len(smtp_server.messages) == 70 and not released.is_set():
-            stalled.set()
-            released.wait(30)
-            return "451 connection went away"
-        return take_plan(stage)
-
-    smtp_server._take_plan = stall_on_71st
+    stalled, released = smtp_server.stall_after(70)
 
     response = live_api.post(
         "/api/v1/events/trigger",

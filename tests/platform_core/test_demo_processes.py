@@ -57,17 +57,7 @@ def test_sigkilled_worker_main_processes_are_restarted_and_every_email_arrives_o
     smtp_integration(smtp_server)
     event = make_workflow(unique, [{"channel": "email"}], priority="low")
     topic, ids = make_topic(unique, 90)
-    stalled, released = threading.Event(), threading.Event()
-    take_plan = smtp_server._take_plan
-
-    def stall_on_31st(stage):
-        if stage == "data" and len(smtp_server.messages) == 30 and not released.is_set():
-            stalled.set()
-            released.wait(30)
-            return "451 connection went away"
-        return take_plan(stage)
-
-    smtp_server._take_plan = stall_on_31st
+    stalled, released = smtp_server.stall_after(30)
     programs = [*worker_programs(), beat_program(schedule=tmp_path / "celerybeat-schedule")]
     workers = [program.name for program in programs if program.name.startswith("worker-")]
     manager = ProcessManager(
