@@ -128,7 +128,7 @@ def _port_problems(ports: dict[str, tuple[int, str]]) -> list[str]:
     return problems
 
 
-def _wait_for_http(port: int, manager: ProcessManager, timeout: float = 90) -> bool:
+def _wait_for_http(port: int, manager: ProcessManager, timeout: float = 180) -> bool:
     import urllib.request
 
     deadline = time.monotonic() + timeout

@@ -43,6 +43,10 @@ def _running(pid: int) -> bool:
         return False
 
 
+def _logged(path: Path, text: bytes) -> bool:
+    return path.exists() and text in path.read_bytes()
+
+
 def _kill_leftovers(pids: set[int]) -> None:
     for pid in pids:
         if _running(pid):
@@ -71,7 +75,14 @@ def test_sigkilled_worker_main_processes_are_restarted_and_every_email_arrives_o
             {"event": event, "to": [{"topic": topic}], "payload": {"order_id": "K-1"}},
         )
         notification_id = response.json()["notification_id"]
-        assert stalled.wait(60), f"the fan-out never reached the 31st email; see {tmp_path}"
+        # Celery boots slowly on a loaded machine: RUNNING to supervisord is not ready yet.
+        wait_until(
+            lambda: all(_logged(tmp_path / "logs" / f"{n}.log", b" ready.") for n in workers),
+            timeout=180,
+            interval=0.5,
+            what="every worker ready",
+        )
+        assert stalled.wait(120), f"the fan-out never reached the 31st email; see {tmp_path}"
 
         # when: every worker's main process is SIGKILLed in the middle of the fan-out
         for name in workers:
@@ -86,11 +97,11 @@ def test_sigkilled_worker_main_processes_are_restarted_and_every_email_arrives_o
                 for n in workers
             )
 
-        wait_until(restarted, timeout=40, interval=0.3, what="every worker restarted")
+        wait_until(restarted, timeout=120, interval=0.3, what="every worker restarted")
         # ... and the fan-out completes
         wait_until(
             lambda: statuses(notification_id) == {"sent": 90},
-            timeout=60,
+            timeout=180,
             interval=0.3,
             what="all 90 deliveries sent after the workers were killed",
         )
@@ -183,7 +194,7 @@ def test_term_to_a_running_demos_process_group_stops_every_process_it_started(
     pids: set[int] = set()
     try:
         output = _Output(demo)
-        assert output.wait_for("API key (demo)", timeout=90), "".join(output.lines)
+        assert output.wait_for("API key (demo)", timeout=240), "".join(output.lines)
         redis_pid = int((tmp_path / "data" / "redis" / "redis.pid").read_text())
         descendants = psutil.Process(demo.pid).children(recursive=True)
         pids = {demo.pid, redis_pid, *(child.pid for child in descendants)}
@@ -203,6 +214,8 @@ def test_term_to_a_running_demos_process_group_stops_every_process_it_started(
         assert not [pid for pid in pids if _running(pid)]
     finally:
         if demo.poll() is None:
+            # supervisord's programs run in process groups of their own: find them first
+            pids |= {child.pid for child in psutil.Process(demo.pid).children(recursive=True)}
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
         _kill_leftovers(pids)
