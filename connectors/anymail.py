@@ -29,6 +29,7 @@ from connectors.base import (
     REQUIRED,
     ConfigError,
     ConnectorError,
+    DestinationRefused,
     PermanentError,
     Recipient,
     RenderedMessage,
@@ -41,7 +42,7 @@ from connectors.base import (
     redact,
 )
 from connectors.channels import Channel
-from connectors.http import json_object, status_error
+from connectors.http import guard_session, json_object, status_error
 from connectors.mail import DELIVERY_HEADER, EmailBackendConnector, sender_errors
 from connectors.registry import register
 
@@ -120,6 +121,8 @@ class AnymailConnector(EmailBackendConnector):
     key = "anymail"
     channel = Channel.EMAIL
     requires_variant = True
+    # `api_url` (Postal, Unisender Go, or any ESP's override), `endpoint_url` (Amazon SES).
+    destination_urls = ("api_url", "endpoint_url")
     esp: ClassVar[str] = ""
     config: AnymailConfig
 
@@ -159,8 +162,9 @@ class AnymailConnector(EmailBackendConnector):
         for name in required_credentials:
             if not credentials.get(name):
                 errors[f"credentials.{name}"] = [REQUIRED]
-        if "api_url" in settings and not is_http_url(settings["api_url"]):
-            errors["settings.api_url"] = ["Enter an http(s) URL."]
+        for name in ("api_url", "endpoint_url"):
+            if name in settings and not is_http_url(settings[name]):
+                errors[f"settings.{name}"] = ["Enter an http(s) URL."]
         raise_for(errors)
         config = AnymailConfig(
             esp=cls.esp,
@@ -188,9 +192,11 @@ class AnymailConnector(EmailBackendConnector):
         self, message: RenderedMessage, recipient: Recipient, *, idempotency_key: str
     ) -> SendResult:
         """Send one email through the ESP's API; returns the ESP's message id."""
-        api_url = self.config.options.get("api_url")
-        if api_url:
-            ensure_public_destination(api_url, what=f"anymail:{self.esp}")
+        # Requests-based ESPs connect through the guarded session (`_open`); boto3 (Amazon
+        # SES) has its own HTTP stack, so its `endpoint_url` is checked before each send.
+        endpoint_url = self.config.options.get("endpoint_url")
+        if endpoint_url:
+            ensure_public_destination(endpoint_url, what=f"anymail:{self.esp}")
         email = self._email(message, recipient, {DELIVERY_HEADER: idempotency_key})
         # Anymail sends metadata as the ESP's custom args / tags, echoed back in its webhooks.
         email.metadata = {"clarion_delivery": idempotency_key}
@@ -202,6 +208,8 @@ class AnymailConnector(EmailBackendConnector):
                     # https://resend.com/docs/dashboard/emails/idempotency-keys
                     session.headers["Idempotency-Key"] = idempotency_key
                 backend.send_messages([email])
+            except DestinationRefused as exc:
+                raise DestinationRefused(f"anymail:{self.esp}: {exc}") from None
             except (AnymailError, ImproperlyConfigured, ImportError) as exc:
                 raise _anymail_error(exc, self.esp) from None
         status = email.anymail_status
@@ -218,6 +226,9 @@ class AnymailConnector(EmailBackendConnector):
         if self._backend is None:
             self._backend = _make_backend(self.config)
             self._backend.open()
+            session = getattr(self._backend, "session", None)
+            if isinstance(session, requests.Session):
+                guard_session(session)
         return self._backend
 
     def _close(self) -> None:

@@ -95,6 +95,9 @@ class Connector:
     credentials_key: ClassVar[str | None] = None
     # True when only `<key>:<variant>` names a usable provider, never the bare key.
     requires_variant: ClassVar[bool] = False
+    # The settings this connector connects to: URLs, and bare host names (SMTP's `host`).
+    destination_urls: ClassVar[tuple[str, ...]] = ()
+    destination_hosts: ClassVar[tuple[str, ...]] = ()
 
     config: Any
 
@@ -105,6 +108,17 @@ class Connector:
     def validate_config(cls, settings: dict[str, Any], credentials: dict[str, Any]) -> Any:
         """Return the typed configuration, or raise ConfigError naming every invalid field."""
         return None
+
+    @classmethod
+    def destination_errors(cls, settings: dict[str, Any]) -> dict[str, list[str]]:
+        """ConfigError fields for the destinations in `settings` the guard refuses.
+
+        Resolves host names, so it runs when an integration is saved, not in
+        `validate_config`; the connection itself is checked again when it is opened.
+        """
+        return destination_field_errors(
+            settings, urls=cls.destination_urls, hosts=cls.destination_hosts
+        )
 
     @classmethod
     def variant(cls, name: str) -> type[Connector]:
@@ -185,33 +199,150 @@ def url_setting_errors(settings: dict[str, Any], *names: str) -> dict[str, list[
     }
 
 
-def destination_error(url: str) -> str | None:
-    """Why a provider call to `url` is refused, or None.
+# --- the outbound-destination guard ----------------------------------------------------------
+#
+# Every connection a tenant can steer (an SMTP host, an ESP's `api_url`, webhook and Slack
+# URLs, push endpoints, Twilio's `base_url`, FCM's URLs) goes through this guard twice: when
+# the integration or subscriber credential is saved (`destination_field_errors`: 400 naming
+# the field, so nothing is ever stored that points inwards) and when the socket is opened
+# (`connect_checked`: the host is resolved once, every address is checked, and the socket
+# connects to a checked address, so a name re-pointed at a private address after it was
+# saved, DNS rebinding, is refused too). A worker must never be steered at the platform's
+# own network: cloud metadata (169.254.169.254), databases, Redis, admin ports.
 
-    URLs come from tenants (integration settings, subscribers' webhook URLs and push
-    endpoints); a worker must not be steered at the platform's own network (cloud metadata,
-    databases, admin ports). Hosts that resolve to any non-public address are refused unless
-    CLARION_ALLOW_PRIVATE_DESTINATIONS is set (development, tests, private relays).
-    """
+NOT_PUBLIC = "the destination is not a public address"
+NOT_PUBLIC_FIELD = (
+    "Not allowed: this host is, or resolves to, a private, loopback or link-local address."
+)
+
+
+class DestinationRefused(PermanentError):
+    """A tenant-steered connection to a non-public address, refused before connecting."""
+
+
+def _private_allowed() -> bool:
     from django.conf import settings
 
-    if settings.CLARION_ALLOW_PRIVATE_DESTINATIONS:
-        return None
-    host = urlsplit(url).hostname
-    if not host:
-        return "the URL has no host"
+    return bool(settings.CLARION_ALLOW_PRIVATE_DESTINATIONS)
+
+
+def is_public_address(address: str) -> bool:
+    """True for a globally routable IP address (an IPv4-mapped IPv6 one by its IPv4 part)."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (socket.gaierror, UnicodeError):
-        return None  # the request itself fails, as a network error
-    for address in addresses:
-        if not ipaddress.ip_address(address.split("%")[0]).is_global:
-            return "the destination is not a public address"
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _resolve(host: str, port: int | None) -> list[tuple]:
+    """getaddrinfo for a TCP connection; socket.gaierror when the name does not resolve."""
+    host = host.strip("[]")
+    try:
+        return socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+    except UnicodeError:
+        raise socket.gaierror(socket.EAI_NONAME, "invalid host name") from None
+
+
+def host_error(host: str) -> str | None:
+    """Why connecting to `host` is refused, or None (also None when it does not resolve:
+    that connection fails as a network error, and is checked again when it is made)."""
+    if _private_allowed():
+        return None
+    if not host:
+        return "no host"
+    try:
+        infos = _resolve(host, None)
+    except (socket.gaierror, OSError):
+        return None
+    if not infos or not all(is_public_address(info[4][0]) for info in infos):
+        return NOT_PUBLIC
     return None
 
 
+def destination_error(url: str) -> str | None:
+    """Why a provider call to `url` is refused, or None (see `host_error`)."""
+    if _private_allowed():
+        return None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return "the URL is not valid"
+    if not host:
+        return "the URL has no host"
+    return host_error(host)
+
+
 def ensure_public_destination(url: str, *, what: str) -> None:
-    """Raise PermanentError when a provider call to `url` is refused (see destination_error)."""
+    """Raise DestinationRefused when a provider call to `url` is refused."""
     reason = destination_error(url)
     if reason:
-        raise PermanentError(f"{what}: {reason}")
+        raise DestinationRefused(f"{what}: {reason}")
+
+
+def destination_field_errors(
+    settings: dict[str, Any], *, urls: tuple[str, ...] = (), hosts: tuple[str, ...] = ()
+) -> dict[str, list[str]]:
+    """ConfigError fields for the URL and host settings that point at a non-public address.
+
+    Settings that are missing or not of the right shape are left to `validate_config`.
+    """
+    errors: dict[str, list[str]] = {}
+    if _private_allowed():
+        return errors
+    for name in urls:
+        value = settings.get(name)
+        if is_http_url(value) and destination_error(value):
+            errors[f"settings.{name}"] = [NOT_PUBLIC_FIELD]
+    for name in hosts:
+        value = settings.get(name)
+        if isinstance(value, str) and value.strip() and host_error(value.strip()):
+            errors[f"settings.{name}"] = [NOT_PUBLIC_FIELD]
+    return errors
+
+
+def checked_addresses(host: str, port: int) -> list[tuple]:
+    """Resolve `host` once and return its addresses, every one of them checked.
+
+    Raises DestinationRefused if any is not public (unless CLARION_ALLOW_PRIVATE_DESTINATIONS),
+    socket.gaierror if the name does not resolve.
+    """
+    infos = _resolve(host, port)
+    if not _private_allowed():
+        if not infos or not all(is_public_address(info[4][0]) for info in infos):
+            raise DestinationRefused(f"connection refused: {NOT_PUBLIC}")
+    return infos
+
+
+def connect_checked(
+    host: str,
+    port: int,
+    timeout: Any = None,
+    source_address: tuple[str, int] | None = None,
+    socket_options: Any = None,
+) -> socket.socket:
+    """`socket.create_connection`, but only to addresses the guard has checked.
+
+    The name is resolved once; each checked address is tried in turn, so nothing between
+    the check and the connect can re-resolve the name elsewhere. `timeout` is applied when
+    it is a number or None (the libraries' "default timeout" sentinels leave the socket's).
+    """
+    last_error: OSError | None = None
+    for family, kind, proto, _, address in checked_addresses(host, port):
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if timeout is None or isinstance(timeout, int | float):
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            last_error = exc
+            sock.close()
+    raise last_error or OSError(f"no address to connect to for {host!r}")

@@ -22,6 +22,7 @@ from google.oauth2 import service_account
 from connectors.base import (
     REQUIRED,
     ConnectorError,
+    DestinationRefused,
     PermanentError,
     Recipient,
     RenderedMessage,
@@ -34,7 +35,13 @@ from connectors.base import (
 )
 from connectors.channels import Channel
 from connectors.devices import DeviceOutcome, fan_out, recipient_devices
-from connectors.http import HttpConnector, http_error, json_object, status_error
+from connectors.http import (
+    HttpConnector,
+    guarded_session,
+    http_error,
+    json_object,
+    status_error,
+)
 from connectors.registry import register
 
 FCM_API = "https://fcm.googleapis.com"
@@ -150,6 +157,7 @@ class FcmConnector(HttpConnector):
     key = "fcm"
     channel = Channel.PUSH
     credentials_key = "fcm"
+    destination_urls = ("base_url", "token_url")
     config: FcmConfig
 
     @classmethod
@@ -222,12 +230,14 @@ class FcmConnector(HttpConnector):
         credentials = entry.credentials
         if credentials.valid:
             return credentials.token
-        http = self._http or requests.Session()
+        http = self._http or guarded_session()
         try:
             # One refresh at a time per service account; others wait, then reuse the token.
             with entry.refresh_lock:
                 if not credentials.valid:
                     credentials.refresh(_TokenRequest(http))
+        except DestinationRefused as exc:
+            raise DestinationRefused(f"fcm: token endpoint: {exc}") from None
         except _TokenEndpointError as exc:
             what = f"fcm: token endpoint HTTP {exc.status}" + (
                 f" ({exc.error})" if exc.error else ""

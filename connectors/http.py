@@ -3,6 +3,7 @@ classification of a provider's HTTP status as a transient or a permanent error."
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -10,18 +11,104 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from connectors.base import (
     Connector,
     ConnectorError,
+    DestinationRefused,
     PermanentError,
     Recipient,
     TransientError,
+    connect_checked,
     ensure_public_destination,
     is_http_url,
     provider_timeout,
     redact,
 )
+
+# --- the outbound-destination guard for HTTP (see connectors.base) ---------------------------
+
+
+class _CheckedConnectionMixin:
+    """urllib3's `_new_conn`, connecting only to addresses the guard has checked.
+
+    The URL's host is resolved once per connection; TLS still verifies the certificate
+    and sends SNI for the host name (`self.host`), not for the address connected to.
+    """
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            sock = connect_checked(
+                self._dns_host,
+                self.port,
+                self.timeout,
+                source_address=self.source_address,
+                socket_options=self.socket_options,
+            )
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(
+                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+            ) from exc
+        except OSError as exc:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+        return sock
+
+
+class CheckedHTTPConnection(_CheckedConnectionMixin, HTTPConnection):
+    pass
+
+
+class CheckedHTTPSConnection(_CheckedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class CheckedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = CheckedHTTPConnection
+
+
+class CheckedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = CheckedHTTPSConnection
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A requests transport whose connections go only to addresses the guard accepts.
+
+    A refused destination raises `DestinationRefused` (a PermanentError) before any
+    connection is made. Through a proxy (HTTPS_PROXY) the socket goes to the proxy, so the
+    URL's host is checked before the request instead; the proxy resolves it again.
+    """
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": CheckedHTTPConnectionPool,
+            "https": CheckedHTTPSConnectionPool,
+        }
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if select_proxy(request.url, kwargs.get("proxies")):
+            ensure_public_destination(request.url, what="proxied request")
+        return super().send(request, **kwargs)
+
+
+def guard_session(session: requests.Session) -> requests.Session:
+    """Route every http(s) request of `session` through the destination guard."""
+    adapter = GuardedAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def guarded_session() -> requests.Session:
+    """A new `requests.Session` behind the destination guard."""
+    return guard_session(requests.Session())
 
 
 class HttpConnector(Connector):
@@ -35,7 +122,7 @@ class HttpConnector(Connector):
     @contextmanager
     def session(self) -> Iterator[Connector]:
         """Reuse one pooled HTTP session (keep-alive connections) for the whole batch."""
-        self._http = requests.Session()
+        self._http = guarded_session()
         try:
             yield self
         finally:
@@ -45,18 +132,21 @@ class HttpConnector(Connector):
     def _post(self, url: str, *, what: str, **kwargs: Any) -> requests.Response:
         """POST with the provider timeouts; a network failure raises TransientError.
 
-        NOTE: messages never include the URL: webhook URLs (Slack's in particular) are secrets.
+        The connection goes through the destination guard: a refused one raises
+        DestinationRefused before connecting. NOTE: messages never include the URL: webhook
+        URLs (Slack's in particular) are secrets.
         """
-        ensure_public_destination(url, what=what)
         kwargs.setdefault("timeout", provider_timeout())
         # A redirected POST is not a delivery; a 3xx is reported instead.
         kwargs.setdefault("allow_redirects", False)
         http = self._http
         try:
             if http is None:
-                with requests.Session() as one_off:
+                with guarded_session() as one_off:
                     return one_off.post(url, **kwargs)
             return http.post(url, **kwargs)
+        except DestinationRefused as exc:
+            raise DestinationRefused(f"{what}: {exc}") from None
         except requests.Timeout:
             raise TransientError(f"{what}: timed out") from None
         except requests.ConnectionError:

@@ -55,6 +55,7 @@ class SlackConnector(HttpConnector):
     key = "slack"
     channel = Channel.CHAT
     credentials_key = "slack"
+    destination_urls = ("url",)
     config: SlackConfig
 
     @classmethod

@@ -12,11 +12,13 @@ from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from connectors.base import (
     REQUIRED,
     ConnectorError,
+    DestinationRefused,
     PermanentError,
     Recipient,
     RenderedMessage,
     SendResult,
     TransientError,
+    connect_checked,
     provider_timeout,
     raise_for,
     redact,
@@ -24,6 +26,33 @@ from connectors.base import (
 from connectors.channels import Channel
 from connectors.mail import DELIVERY_HEADER, EmailBackendConnector, message_id_for, sender_errors
 from connectors.registry import register
+
+
+class _CheckedSocket(smtplib.SMTP):
+    """smtplib's socket creation through the destination guard (see connectors.base):
+    the host is resolved once, every address checked, and a checked one connected to."""
+
+    def _get_socket(self, host, port, timeout):
+        if timeout is not None and not timeout:
+            raise ValueError("Non-blocking socket (timeout=0) is not supported")
+        return connect_checked(host, port, timeout, self.source_address)
+
+
+class CheckedSMTP(_CheckedSocket):
+    pass
+
+
+class CheckedSMTPSSL(smtplib.SMTP_SSL, _CheckedSocket):
+    # SMTP_SSL._get_socket wraps what super()._get_socket (the checked one) connected.
+    pass
+
+
+class _CheckedSmtpBackend(SmtpBackend):
+    """Django's SMTP backend, connecting through the destination guard."""
+
+    @property
+    def connection_class(self):
+        return CheckedSMTPSSL if self.use_ssl else CheckedSMTP
 
 
 @dataclass(frozen=True)
@@ -49,6 +78,7 @@ class SmtpConnector(EmailBackendConnector):
 
     key = "smtp"
     channel = Channel.EMAIL
+    destination_hosts = ("host",)
     config: SmtpConfig
     _backend: SmtpBackend | None
 
@@ -101,6 +131,8 @@ class SmtpConnector(EmailBackendConnector):
         with self._sending():
             try:
                 self._open().send_messages([email])
+            except DestinationRefused as exc:
+                raise DestinationRefused(f"smtp: {exc}") from None
             except (OSError, ValueError) as exc:  # smtplib.SMTPException is an OSError
                 self._close_if_broken(exc)
                 raise _smtp_error(exc) from None
@@ -110,7 +142,7 @@ class SmtpConnector(EmailBackendConnector):
         if self._backend is None:
             connect, read = provider_timeout()
             config = self.config
-            self._backend = SmtpBackend(
+            self._backend = _CheckedSmtpBackend(
                 host=config.host,
                 port=config.port,
                 # Explicit values, never None: None makes Django fall back to the platform's

@@ -46,6 +46,8 @@ class TwilioConnector(HttpConnector):
 
     key = "twilio"
     channel = Channel.SMS
+    # `status_callback` is called by Twilio, not by Clarion: not a destination.
+    destination_urls = ("base_url",)
     config: TwilioConfig
 
     @classmethod

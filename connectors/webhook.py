@@ -93,6 +93,7 @@ class WebhookConnector(HttpConnector):
     key = "webhook"
     channel = Channel.CHAT
     credentials_key = "webhook"
+    destination_urls = ("url",)
     config: WebhookConfig
 
     @classmethod

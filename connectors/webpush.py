@@ -17,12 +17,11 @@ from pywebpush import WebPushException, webpush
 from connectors.base import (
     REQUIRED,
     ConnectorError,
-    PermanentError,
+    DestinationRefused,
     Recipient,
     RenderedMessage,
     SendResult,
     TransientError,
-    destination_error,
     is_http_url,
     provider_timeout,
     raise_for,
@@ -30,7 +29,7 @@ from connectors.base import (
 )
 from connectors.channels import Channel
 from connectors.devices import DeviceOutcome, fan_out, recipient_devices
-from connectors.http import HttpConnector, is_transient_status, status_error
+from connectors.http import HttpConnector, guarded_session, is_transient_status, status_error
 from connectors.registry import register
 
 URGENCIES = ("very-low", "low", "normal", "high")
@@ -141,9 +140,6 @@ class WebPushConnector(HttpConnector):
             endpoint = subscription.get("endpoint") if isinstance(subscription, dict) else None
             if not is_http_url(endpoint):
                 return None
-            reason = destination_error(endpoint)
-            if reason:
-                return PermanentError(f"webpush: {reason}")
             try:
                 response = webpush(
                     subscription_info=subscription,
@@ -155,8 +151,10 @@ class WebPushConnector(HttpConnector):
                     headers=headers,
                     content_encoding="aes128gcm",
                     timeout=provider_timeout(),
-                    requests_session=self._http,
+                    requests_session=http,
                 )
+            except DestinationRefused as exc:
+                return DestinationRefused(f"webpush: {exc}")
             except WebPushException as exc:
                 return _webpush_error(exc)
             except requests.Timeout:
@@ -168,7 +166,13 @@ class WebPushConnector(HttpConnector):
                 return None
             return response.headers.get("Location") or idempotency_key
 
-        return fan_out("webpush", subscriptions, send_one)
+        # Every push endpoint goes through the destination guard, in a session or not.
+        http = self._http or guarded_session()
+        try:
+            return fan_out("webpush", subscriptions, send_one)
+        finally:
+            if http is not self._http:
+                http.close()
 
 
 def _webpush_error(exc: WebPushException) -> ConnectorError | None:

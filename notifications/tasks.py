@@ -38,6 +38,12 @@ def deliveries_sweep_task() -> dict:
     """Sweep every active tenant's schema for due, lost or stuck work (runs in public)."""
     totals: dict[str, int] = {"tenants": 0}
     for tenant in tenant_list_active().only("schema_name"):
+        if not _schema_migrated(tenant.schema_name):
+            # Being created: its row is committed before its schema is made and migrated.
+            logger.info(
+                "sweep skipped: schema not migrated yet", extra={"tenant": tenant.schema_name}
+            )
+            continue
         try:
             with schema_context(tenant.schema_name):
                 counts = tenant_sweep()
@@ -49,3 +55,18 @@ def deliveries_sweep_task() -> dict:
             totals[key] = totals.get(key, 0) + value
     connection.set_schema_to_public()
     return totals
+
+
+# The tables a sweep reads; the first migration creates them together, in one transaction.
+_SWEPT_TABLES = ("notifications_notification", "notifications_delivery")
+
+
+def _schema_migrated(schema_name: str) -> bool:
+    """Whether the tenant's schema holds the tables a sweep reads (one catalog query)."""
+    names = [f'"{schema_name}".{table}' for table in _SWEPT_TABLES]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT bool_and(to_regclass(name) IS NOT NULL) FROM unnest(%s::text[]) AS name",
+            [names],
+        )
+        return bool(cursor.fetchone()[0])

@@ -200,6 +200,8 @@ def demo() -> int:
         mailbox = data / "mailbox"
         env["DEMO_SMTP_PORT"] = str(smtp_port)
         env["DEMO_MAILBOX"] = str(mailbox)
+        # The demo's mail sink listens on 127.0.0.1.
+        env.setdefault("CLARION_ALLOW_PRIVATE_DESTINATIONS", "true")
 
         _say("migrating the shared and tenant schemas ...")
         _manage("migrate_schemas", "--noinput", env={**env, "LOG_LEVEL": "WARNING"}, capture=True)

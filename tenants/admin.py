@@ -5,14 +5,33 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from platform_core.admin_sites import platform_admin_site
-from tenants.models import RESERVED_SLUGS, ApiKey, Domain, Tenant
+from tenants.models import (
+    RESERVED_SLUGS,
+    ApiKey,
+    Domain,
+    Tenant,
+    normalize_origin,
+    validate_origin,
+)
 from tenants.services import api_key_create, tenant_default_domain
 
 
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ("slug", "name", "is_active")
+        fields = ("slug", "name", "is_active", "cors_allowed_origins")
+
+    def clean_cors_allowed_origins(self):
+        origins = [normalize_origin(o) for o in self.cleaned_data["cors_allowed_origins"] or []]
+        errors = []
+        for origin in origins:
+            try:
+                validate_origin(origin)
+            except forms.ValidationError as exc:
+                errors.append(f"'{origin}': {exc.messages[0]}")
+        if errors:
+            raise forms.ValidationError(errors)
+        return list(dict.fromkeys(o for o in origins if o))
 
     def clean_slug(self):
         slug = self.cleaned_data["slug"]
@@ -38,7 +57,8 @@ class TenantAdmin(admin.ModelAdmin):
         return ("schema_name", "slug", "created_at") if obj else ("schema_name", "created_at")
 
     def get_fields(self, request, obj=None):
-        return ("slug", "name", "is_active") + (("schema_name", "created_at") if obj else ())
+        fields = ("slug", "name", "is_active", "cors_allowed_origins")
+        return fields + (("schema_name", "created_at") if obj else ())
 
     def get_queryset(self, request):
         return super().get_queryset(request).exclude(schema_name="public")

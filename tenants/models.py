@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
@@ -14,6 +17,32 @@ RESERVED_SLUGS = frozenset({"public", "www", "api", "admin", "static", "clarion"
 
 def new_inbox_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def normalize_origin(value: str) -> str:
+    """A web origin as browsers send it: `https://app.acme.example[:port]`, lower case."""
+    return value.strip().rstrip("/").lower()
+
+
+def validate_origin(value: str) -> None:
+    """An origin is a scheme (http or https), a host and an optional port: nothing else."""
+    message = "Enter an origin such as https://app.acme.example (scheme, host, optional port)."
+    try:
+        parts = urlsplit(normalize_origin(value))
+        port = parts.port
+    except ValueError:
+        raise ValidationError(message, code="invalid_origin") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+        or "*" in value
+        or (port is not None and not 0 < port < 65536)
+    ):
+        raise ValidationError(message, code="invalid_origin")
 
 
 class Tenant(TenantMixin):
@@ -28,6 +57,17 @@ class Tenant(TenantMixin):
     is_active = models.BooleanField(default=True)
     # Signs `X-Subscriber-Hash` for the in-app inbox of the tenant's own front ends.
     inbox_secret = models.CharField(max_length=64, default=new_inbox_secret, editable=False)
+    # Web origins whose pages may call the inbox endpoints from a browser (CORS).
+    cors_allowed_origins = ArrayField(
+        models.CharField(max_length=255, validators=[validate_origin]),
+        default=list,
+        blank=True,
+        verbose_name="inbox CORS origins",
+        help_text=(
+            "Origins (e.g. https://app.acme.example) whose pages may call the inbox API "
+            "from a browser; comma-separated."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     auto_create_schema = True

@@ -15,6 +15,7 @@ from jinja2 import TemplateError
 
 from connectors.base import RenderedMessage
 from notifications.models import Channel
+from notifications.rendering.links import link_error
 from notifications.rendering.sandbox import compile_template
 from notifications.rendering.text import html_to_text
 
@@ -109,6 +110,8 @@ def render_message(*, template, variant, context: Mapping[str, Any]) -> Rendered
     cta_url = _render(
         template.cta_url, html=False, context=values, template_key=key, field="cta_url"
     ).strip()
+    if cta_url and (problem := link_error(cta_url)):
+        raise RenderError(f"Template '{key}' (cta_url) could not be rendered: {problem}")
     # A subject is one line (an email header, a push title): newlines from data never split it.
     subject = " ".join(subject.split())
     payload = values["payload"]

@@ -9,6 +9,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, meta, nodes
 
 from notifications.models import Channel
+from notifications.rendering.links import link_source_errors
 from notifications.rendering.sandbox import compile_template, environment
 
 # The only top-level names a template can use.
@@ -83,6 +84,7 @@ def template_errors(
     add("subject", _source_errors(subject or "", html=False))
     add("body", _source_errors(body or "", html=html))
     add("cta_url", _source_errors(cta_url or "", html=False))
+    add("cta_url", link_source_errors(cta_url or ""))
     for index, variant in enumerate(variants):
         add(f"variants.{index}.subject", _source_errors(variant.get("subject") or "", html=False))
         add(f"variants.{index}.body", _source_errors(variant.get("body") or "", html=html))

@@ -23,6 +23,7 @@ from django.db.models.functions import Replace
 from django.utils import timezone as django_timezone
 
 from connectors import channels
+from connectors.base import NOT_PUBLIC_FIELD, destination_error
 from notifications.models import (
     Delivery,
     DeliveryEvent,
@@ -284,6 +285,20 @@ def subscriber_erase(*, subscriber: Subscriber) -> None:
         subscriber.delete()
 
 
+def _credential_destination_errors(credentials: dict[str, Any]) -> Fields:
+    """The credential URLs Clarion would connect to (a webhook URL, Web Push endpoints) that
+    the outbound-destination guard refuses, by field."""
+    urls: dict[str, Any] = {"webhook_url": credentials.get("webhook_url")}
+    for index, subscription in enumerate(credentials.get("subscriptions") or []):
+        if isinstance(subscription, dict):
+            urls[f"subscriptions.{index}.endpoint"] = subscription.get("endpoint")
+    return {
+        field: [NOT_PUBLIC_FIELD]
+        for field, url in urls.items()
+        if isinstance(url, str) and url and destination_error(url)
+    }
+
+
 def subscriber_set_credentials(
     *, subscriber: Subscriber, provider: str, credentials: dict[str, Any]
 ) -> Subscriber:
@@ -292,6 +307,8 @@ def subscriber_set_credentials(
         raise validation_error(
             {"provider": [f"Unknown provider; use one of {', '.join(CREDENTIAL_PROVIDERS)}."]}
         )
+    if refused := _credential_destination_errors(credentials):
+        raise validation_error(refused)
     with transaction.atomic():
         # Lock, so two providers' credentials written at once both stay.
         locked = Subscriber.objects.select_for_update().get(pk=subscriber.pk)

@@ -51,6 +51,9 @@ MIDDLEWARE = [
     "platform_core.middleware.OpsEndpointsMiddleware",
     "platform_core.middleware.BodySizeLimitMiddleware",
     "tenants.middleware.TenantMiddleware",
+    # After the host has chosen the tenant (its CORS origins), before the API key is asked
+    # for: a preflight carries no credentials.
+    "corsheaders.middleware.CorsMiddleware",
     "tenants.middleware.ApiKeyTenantMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -16,6 +16,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "corsheaders",
     "platform_core",
     # No models: registers the provider connectors at start.
     "connectors",

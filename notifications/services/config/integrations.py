@@ -59,6 +59,9 @@ def _integration_validate(
         connector.validate_config(dict(settings), dict(credentials))
     except ConfigError as exc:
         raise _invalid(_config_fields(exc, settings, credentials)) from None
+    # Refused on save, so nothing ever connects there (checked again at connect time).
+    if refused := connector.destination_errors(dict(settings)):
+        raise _invalid(refused)
 
 
 def _primary_claim(*, integration: Integration) -> None:
