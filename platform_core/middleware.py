@@ -1,14 +1,16 @@
-"""Request-wide middleware: correlation id, metrics, body size limit."""
+"""Request-wide middleware: correlation id, metrics, URL characters, body size limit."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from django.conf import settings
 from django.core.signals import request_finished
 from django.dispatch import receiver
+from django.http import HttpResponse
 
-from platform_core.api.errors import payload_too_large
+from platform_core.api.errors import error_response, payload_too_large
 from platform_core.observability import (
     HTTP_LATENCY,
     HTTP_REQUESTS,
@@ -85,6 +87,49 @@ class MetricsMiddleware:
         HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
         return response
+
+
+# C0 controls (NUL included), DEL and C1 controls: no id, filter or search holds them, and
+# PostgreSQL refuses NUL in text outright.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+ADMIN_PREFIX = "/admin/"
+
+
+def _plain(status: int, message: str) -> HttpResponse:
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+class UrlCharactersMiddleware:
+    """Refuses control characters in the URL path or query (decoded) with 400
+    `invalid_characters`, before anything reads the database.
+
+    The API (and every non-admin path) answers in the error envelope, naming `path` or the
+    query parameter; the admin answers with a plain 400 page.
+    """
+
+    code = "invalid_characters"
+    message = "The URL holds control characters (such as NUL), which no parameter accepts."
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        fields: dict[str, list[str]] = {}
+        if _CONTROL_CHARACTERS.search(request.path):
+            fields["path"] = ["Control characters are not allowed."]
+        for name, values in request.GET.lists():
+            if _CONTROL_CHARACTERS.search(name) or any(
+                _CONTROL_CHARACTERS.search(value) for value in values
+            ):
+                # The name is reported with its control characters replaced, as it is shown.
+                fields[_CONTROL_CHARACTERS.sub("\ufffd", name)] = [
+                    "Control characters are not allowed."
+                ]
+        if not fields:
+            return self.get_response(request)
+        if request.path.startswith(ADMIN_PREFIX):
+            return _plain(400, f"Bad request: {self.message}")
+        return error_response(400, self.code, self.message, fields)
 
 
 class BodySizeLimitMiddleware:
