@@ -1,11 +1,13 @@
-"""Request-wide middleware: correlation id, metrics, URL characters, body size limit."""
+"""Request-wide middleware: correlation id, metrics, URL characters, request bodies."""
 
 from __future__ import annotations
 
+import io
 import re
 import time
 
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpResponse
@@ -132,18 +134,47 @@ class UrlCharactersMiddleware:
         return error_response(400, self.code, self.message, fields)
 
 
+def _is_terminated_stream(meta) -> bool:
+    """A body sent with `Transfer-Encoding: chunked` and no Content-Length, which the WSGI
+    server has de-chunked and ends itself (`wsgi.input_terminated`, as gunicorn does)."""
+    return (
+        bool(meta.get("wsgi.input_terminated"))
+        and not meta.get("CONTENT_LENGTH")
+        and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    )
+
+
 class BodySizeLimitMiddleware:
-    """Refuses API bodies over API_MAX_BODY_BYTES with 413 before reading them."""
+    """Refuses bodies over API_MAX_BODY_BYTES with 413 before reading them, and reads chunked
+    bodies (no Content-Length), which Django would otherwise see as empty, up to that bound.
+
+    Only API paths are bounded by Content-Length here (Django bounds the others with
+    DATA_UPLOAD_MAX_MEMORY_SIZE); a chunked body is bounded on every path.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/"):
+        limit = settings.API_MAX_BODY_BYTES
+        if _is_terminated_stream(request.META):
+            # One byte more than the limit tells "at the limit" from "over it".
+            body = request.META["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                return self._too_large(request)
+            request._stream = LimitedStream(io.BytesIO(body), len(body))
+            request.META["CONTENT_LENGTH"] = str(len(body))
+        elif request.path.startswith("/api/"):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 length = 0
-            if length > settings.API_MAX_BODY_BYTES:
+            if length > limit:
                 return payload_too_large()
         return self.get_response(request)
+
+    @staticmethod
+    def _too_large(request) -> HttpResponse:
+        if request.path.startswith(ADMIN_PREFIX):
+            return _plain(413, "The request body is too large.")
+        return payload_too_large()
