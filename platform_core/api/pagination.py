@@ -78,6 +78,21 @@ class CursorPagination(pagination.CursorPagination):
     def get_paginated_response(self, data):
         return Response({"results": data, "next": self.get_next_link()})
 
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (
+                    f"Page size, 1 to {self.max_page_size} (default {self.page_size}); "
+                    "anything else is a 400 naming `limit`."
+                )
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["description"] = (
+                    "The opaque cursor of a `next` link; any other value is a 400 `invalid_cursor`."
+                )
+        return parameters
+
     def get_paginated_response_schema(self, schema):
         return {
             "type": "object",

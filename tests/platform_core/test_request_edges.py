@@ -180,3 +180,15 @@ def test_limits_within_the_bounds_page_through_everything(acme_api, in_acme):
     assert len(first["results"]) == 2
     assert len(second["results"]) == 1 and second["next"] is None
     assert largest.status_code == 200 and len(largest.json()["results"]) == 3
+
+
+def test_the_schema_documents_the_limit_bounds(acme_api):
+    schema = acme_api.get("/api/schema/", {"format": "json"}).json()
+
+    (limit,) = [
+        parameter
+        for parameter in schema["paths"]["/api/v1/templates"]["get"]["parameters"]
+        if parameter["name"] == "limit"
+    ]
+    assert limit["schema"]["minimum"] == 1 and limit["schema"]["maximum"] == 500
+    assert "400" in limit["description"]
