@@ -1,14 +1,18 @@
-"""Request-wide middleware: correlation id, metrics, body size limit."""
+"""Request-wide middleware: correlation id, metrics, URL characters, request bodies."""
 
 from __future__ import annotations
 
+import io
+import re
 import time
 
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 from django.core.signals import request_finished
 from django.dispatch import receiver
+from django.http import HttpResponse
 
-from platform_core.api.errors import payload_too_large
+from platform_core.api.errors import error_response, payload_too_large
 from platform_core.observability import (
     HTTP_LATENCY,
     HTTP_REQUESTS,
@@ -87,18 +91,90 @@ class MetricsMiddleware:
         return response
 
 
-class BodySizeLimitMiddleware:
-    """Refuses API bodies over API_MAX_BODY_BYTES with 413 before reading them."""
+# C0 controls (NUL included), DEL and C1 controls: no id, filter or search holds them, and
+# PostgreSQL refuses NUL in text outright.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+ADMIN_PREFIX = "/admin/"
+
+
+def _plain(status: int, message: str) -> HttpResponse:
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+class UrlCharactersMiddleware:
+    """Refuses control characters in the URL path or query (decoded) with 400
+    `invalid_characters`, before anything reads the database.
+
+    The API (and every non-admin path) answers in the error envelope, naming `path` or the
+    query parameter; the admin answers with a plain 400 page.
+    """
+
+    code = "invalid_characters"
+    message = "The URL holds control characters (such as NUL), which no parameter accepts."
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/"):
+        fields: dict[str, list[str]] = {}
+        if _CONTROL_CHARACTERS.search(request.path):
+            fields["path"] = ["Control characters are not allowed."]
+        for name, values in request.GET.lists():
+            if _CONTROL_CHARACTERS.search(name) or any(
+                _CONTROL_CHARACTERS.search(value) for value in values
+            ):
+                # The name is reported with its control characters replaced, as it is shown.
+                fields[_CONTROL_CHARACTERS.sub("\ufffd", name)] = [
+                    "Control characters are not allowed."
+                ]
+        if not fields:
+            return self.get_response(request)
+        if request.path.startswith(ADMIN_PREFIX):
+            return _plain(400, f"Bad request: {self.message}")
+        return error_response(400, self.code, self.message, fields)
+
+
+def _is_terminated_stream(meta) -> bool:
+    """A body sent with `Transfer-Encoding: chunked` and no Content-Length, which the WSGI
+    server has de-chunked and ends itself (`wsgi.input_terminated`, as gunicorn does)."""
+    return (
+        bool(meta.get("wsgi.input_terminated"))
+        and not meta.get("CONTENT_LENGTH")
+        and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    )
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over API_MAX_BODY_BYTES with 413 before reading them, and reads chunked
+    bodies (no Content-Length), which Django would otherwise see as empty, up to that bound.
+
+    Only API paths are bounded by Content-Length here (Django bounds the others with
+    DATA_UPLOAD_MAX_MEMORY_SIZE); a chunked body is bounded on every path.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.API_MAX_BODY_BYTES
+        if _is_terminated_stream(request.META):
+            # One byte more than the limit tells "at the limit" from "over it".
+            body = request.META["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                return self._too_large(request)
+            request._stream = LimitedStream(io.BytesIO(body), len(body))
+            request.META["CONTENT_LENGTH"] = str(len(body))
+        elif request.path.startswith("/api/"):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 length = 0
-            if length > settings.API_MAX_BODY_BYTES:
+            if length > limit:
                 return payload_too_large()
         return self.get_response(request)
+
+    @staticmethod
+    def _too_large(request) -> HttpResponse:
+        if request.path.startswith(ADMIN_PREFIX):
+            return _plain(413, "The request body is too large.")
+        return payload_too_large()

@@ -37,10 +37,28 @@ class TenantMiddleware(TenantMainMiddleware):
             tenant_var.set(request.tenant.slug)
         return response
 
+    @staticmethod
+    def hostname_from_request(request):
+        # Host names are case-insensitive (RFC 4343): `ACME.localhost` is `acme.localhost`.
+        return TenantMainMiddleware.hostname_from_request(request).lower()
+
     def get_tenant(self, domain_model, hostname):
-        if hostname in settings.CLARION_PUBLIC_HOSTS:
+        if hostname in {host.lower() for host in settings.CLARION_PUBLIC_HOSTS}:
             return tenant_get_public()
-        tenant = super().get_tenant(domain_model, hostname)
+        try:
+            tenant = super().get_tenant(domain_model, hostname)
+        except domain_model.DoesNotExist:
+            # A domain stored with capitals: matched regardless of case (a scan of a small
+            # table, only for hosts the unique index does not find).
+            domain = (
+                domain_model.objects.select_related("tenant")
+                .filter(domain__iexact=hostname)
+                .order_by("pk")
+                .first()
+            )
+            if domain is None:
+                raise
+            tenant = domain.tenant
         if not tenant.is_active:
             raise domain_model.DoesNotExist
         return tenant

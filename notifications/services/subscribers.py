@@ -32,6 +32,7 @@ from notifications.models import (
     Subscriber,
     TopicSubscription,
 )
+from notifications.services.ids import id_normalize, id_problem
 from platform_core.errors import ApplicationError, ErrorKind, Fields, validation_error
 
 # Fields a client may set on a subscriber (besides credentials and preferences).
@@ -149,8 +150,27 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
 # --- subscribers ---------------------------------------------------------------------------
 
 
+def _new_ids_problems(subscriber_ids: Iterable[str]) -> dict[str, str]:
+    """id → why it is not a valid id, for the ids that break the id rule and do not exist yet
+    (subscribers stored before the rule stay addressable)."""
+    problems = {
+        subscriber_id: problem
+        for subscriber_id in subscriber_ids
+        if (problem := id_problem(subscriber_id)) is not None
+    }
+    if problems:
+        existing = Subscriber.objects.filter(subscriber_id__in=list(problems))
+        for subscriber_id in existing.values_list("subscriber_id", flat=True):
+            problems.pop(subscriber_id, None)
+    return problems
+
+
 def subscriber_upsert(*, subscriber_id: str, **fields: Any) -> tuple[Subscriber, bool]:
     """Create the subscriber, or update the fields given; (subscriber, created)."""
+    subscriber_id = id_normalize(subscriber_id)
+    problems = _new_ids_problems([subscriber_id])
+    if problems:
+        raise validation_error({"subscriber_id": [problems[subscriber_id]]})
     cleaned = _clean_fields(fields)
     # update_or_create locks the row (SELECT ... FOR UPDATE) and survives a concurrent insert.
     return Subscriber.objects.update_or_create(subscriber_id=subscriber_id, defaults=cleaned)
@@ -166,10 +186,11 @@ def subscribers_bulk_upsert(*, items: list[dict[str, Any]]) -> tuple[int, int]:
         )
     # The same id twice in one batch: later fields win, as if sent one after the other.
     merged: dict[str, dict[str, Any]] = {}
+    positions: dict[str, int] = {}
     errors: Fields = {}
     for index, item in enumerate(items):
         fields = dict(item)
-        subscriber_id = fields.pop("subscriber_id", None)
+        subscriber_id = id_normalize(fields.pop("subscriber_id", None) or "")
         if not subscriber_id:
             errors[f"{index}.subscriber_id"] = ["This field is required."]
             continue
@@ -180,6 +201,9 @@ def subscribers_bulk_upsert(*, items: list[dict[str, Any]]) -> tuple[int, int]:
                 errors[f"{index}.{name}"] = messages
             continue
         merged.setdefault(subscriber_id, {}).update(cleaned)
+        positions.setdefault(subscriber_id, index)
+    for subscriber_id, problem in _new_ids_problems(merged).items():
+        errors[f"subscribers.{positions[subscriber_id]}.subscriber_id"] = [problem]
     if errors:
         raise validation_error(errors)
     if not merged:
@@ -225,15 +249,27 @@ def subscribers_bulk_upsert(*, items: list[dict[str, Any]]) -> tuple[int, int]:
     return created, len(existing)
 
 
-def subscribers_ensure(*, subscriber_ids: Iterable[str]) -> dict[str, int]:
-    """subscriber_id → pk for every id, creating bare subscribers for unknown ids."""
-    wanted = list(dict.fromkeys(subscriber_ids))
+def subscribers_ensure(
+    *, subscriber_ids: Iterable[str], field: str = "subscribers"
+) -> dict[str, int]:
+    """subscriber_id → pk for every id (normalised), creating bare subscribers for unknown ids;
+    `validation_error` on `field` if an unknown id breaks the id rule."""
+    wanted = list(dict.fromkeys(id_normalize(subscriber_id) for subscriber_id in subscriber_ids))
     if not wanted:
         return {}
     found = dict(
         Subscriber.objects.filter(subscriber_id__in=wanted).values_list("subscriber_id", "pk")
     )
     missing = [subscriber_id for subscriber_id in wanted if subscriber_id not in found]
+    invalid = {
+        subscriber_id: problem
+        for subscriber_id in missing
+        if (problem := id_problem(subscriber_id)) is not None
+    }
+    if invalid:
+        raise validation_error(
+            {field: [f"'{subscriber_id}': {problem}" for subscriber_id, problem in invalid.items()]}
+        )
     if missing:
         # One INSERT; ON CONFLICT DO NOTHING covers ids created concurrently.
         Subscriber.objects.bulk_create(

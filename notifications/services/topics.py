@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 
 from notifications.models import Topic, TopicSubscription
+from notifications.services.ids import TOPIC_KEY_MAX_LENGTH, id_normalize, id_problem
 from notifications.services.subscribers import subscribers_ensure
-from platform_core.errors import ApplicationError, ErrorKind
+from platform_core.errors import ApplicationError, ErrorKind, validation_error
 
 # Subscriber ids per add/remove call.
 TOPIC_MEMBERSHIP_LIMIT = 1000
@@ -16,6 +17,10 @@ TOPIC_MEMBERSHIP_LIMIT = 1000
 
 def topic_create(*, key: str, name: str = "") -> Topic:
     """Create a topic; ApplicationError `topic_exists` (a conflict) if the key is taken."""
+    key = id_normalize(key)
+    problem = id_problem(key, max_length=TOPIC_KEY_MAX_LENGTH)
+    if problem:
+        raise validation_error({"key": [problem]})
     try:
         with transaction.atomic():
             return Topic.objects.create(key=key, name=name or "")
@@ -62,7 +67,7 @@ def topic_add_subscribers(*, topic: Topic, subscriber_ids: Iterable[str]) -> int
 
 def topic_remove_subscribers(*, topic: Topic, subscriber_ids: Iterable[str]) -> int:
     """Remove subscribers from a topic (unknown ids are ignored); how many were removed."""
-    wanted = list(dict.fromkeys(subscriber_ids))
+    wanted = list(dict.fromkeys(id_normalize(subscriber_id) for subscriber_id in subscriber_ids))
     _check_limit(wanted)
     if not wanted:
         return 0

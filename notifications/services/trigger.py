@@ -66,7 +66,7 @@ def _resolve_recipients(to: list) -> dict:
         for entry in to
         if isinstance(entry, str) or "subscriber_id" in entry
     ]
-    pks = subscribers_ensure(subscriber_ids=subscriber_ids) if subscriber_ids else {}
+    pks = subscribers_ensure(subscriber_ids=subscriber_ids, field="to") if subscriber_ids else {}
     topic_keys = [entry["topic"] for entry in to if isinstance(entry, dict) and "topic" in entry]
     topics = dict(Topic.objects.filter(key__in=topic_keys).values_list("key", "pk"))
     unknown = {
@@ -90,7 +90,7 @@ def _resolve_actor(actor) -> dict | None:
         subscriber_id = actor["subscriber_id"]
     else:
         subscriber_id = actor
-        subscribers_ensure(subscriber_ids=[subscriber_id])
+        subscribers_ensure(subscriber_ids=[subscriber_id], field="actor")
     return subscriber_context(Subscriber.objects.get(subscriber_id=subscriber_id))
 
 

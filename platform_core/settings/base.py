@@ -48,6 +48,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 MIDDLEWARE = [
     "platform_core.middleware.RequestIdMiddleware",
     "platform_core.middleware.MetricsMiddleware",
+    "platform_core.middleware.UrlCharactersMiddleware",
     "platform_core.middleware.OpsEndpointsMiddleware",
     "platform_core.middleware.BodySizeLimitMiddleware",
     "tenants.middleware.TenantMiddleware",

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from notifications.api.serializers.subscribers import SubscriberInputSerializer
 from notifications.models import Priority
+from notifications.services.ids import SUBSCRIBER_ID_MAX_LENGTH, id_normalize
 from platform_core.api.serializers import StrictSerializer
 from platform_core.errors import ApplicationError, ErrorKind
 
@@ -53,7 +54,8 @@ class RecipientField(serializers.Field):
 
     def to_internal_value(self, data):
         if isinstance(data, str):
-            if not data.strip() or len(data) > 255:
+            data = id_normalize(data)
+            if not data or len(data) > SUBSCRIBER_ID_MAX_LENGTH:
                 raise serializers.ValidationError("A subscriber id is 1 to 255 characters.")
             return data
         if isinstance(data, dict) and "topic" in data:

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from notifications.models import Subscriber
+from notifications.services.ids import SUBSCRIBER_ID_HELP, SUBSCRIBER_ID_MAX_LENGTH
 from notifications.services.subscribers import (
     BULK_UPSERT_LIMIT,
     PREFERENCE_CHANNELS,
@@ -74,7 +75,11 @@ class SubscriberFieldsSerializer(StrictSerializer):
 class SubscriberInputSerializer(SubscriberFieldsSerializer):
     """A subscriber to upsert: `subscriber_id` plus any fields. Reused for inline recipients."""
 
-    subscriber_id = serializers.CharField(max_length=255)
+    # The id rule is checked when a subscriber is created (by the service): an existing
+    # subscriber with an older id can still be upserted.
+    subscriber_id = serializers.CharField(
+        max_length=SUBSCRIBER_ID_MAX_LENGTH, help_text=SUBSCRIBER_ID_HELP
+    )
 
 
 class SubscriberOutputSerializer(serializers.ModelSerializer):

@@ -6,15 +6,19 @@ from rest_framework import serializers
 
 from notifications.api.serializers.subscribers import BatchLimitMixin
 from notifications.models import Topic
+from notifications.services.ids import (
+    SUBSCRIBER_ID_MAX_LENGTH,
+    TOPIC_KEY_HELP,
+    TOPIC_KEY_MAX_LENGTH,
+    topic_key_validator,
+)
 from notifications.services.topics import TOPIC_MEMBERSHIP_LIMIT
 from platform_core.api.serializers import StrictSerializer
 
 
 class TopicInputSerializer(StrictSerializer):
-    key = serializers.RegexField(
-        r"^[^/\s]+$",
-        max_length=100,
-        error_messages={"invalid": "Use a key without spaces or slashes, e.g. 'tenant-42'."},
+    key = serializers.CharField(
+        max_length=TOPIC_KEY_MAX_LENGTH, validators=[topic_key_validator], help_text=TOPIC_KEY_HELP
     )
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
@@ -32,8 +36,11 @@ class TopicSubscribersInputSerializer(BatchLimitMixin, StrictSerializer):
     batch_limit = TOPIC_MEMBERSHIP_LIMIT
 
     subscribers = serializers.ListField(
-        child=serializers.CharField(max_length=255),
-        help_text=f"Subscriber ids, at most {TOPIC_MEMBERSHIP_LIMIT}.",
+        child=serializers.CharField(max_length=SUBSCRIBER_ID_MAX_LENGTH),
+        help_text=(
+            f"Subscriber ids, at most {TOPIC_MEMBERSHIP_LIMIT}; unknown ones are created and "
+            "must follow the subscriber id rule."
+        ),
     )
 
 

@@ -10,23 +10,25 @@ from notifications.api.views.subscribers import (
     SubscriberPreferencesView,
 )
 
+# `<path:…>`: a subscriber id stored before the id rule may hold a `/` (servers decode `%2F`
+# before routing). The sub-resources come first, so `a/b/preferences` is a/b's preferences.
 urlpatterns = [
     path("subscribers", SubscriberListCreateView.as_view(), name="subscribers"),
     # Before `subscribers/<id>`, so "bulk" is never read as a subscriber id.
     path("subscribers/bulk", SubscriberBulkView.as_view(), name="subscribers-bulk"),
     path(
-        "subscribers/<str:subscriber_id>",
-        SubscriberDetailView.as_view(),
-        name="subscriber-detail",
-    ),
-    path(
-        "subscribers/<str:subscriber_id>/credentials/<str:provider>",
+        "subscribers/<path:subscriber_id>/credentials/<str:provider>",
         SubscriberCredentialsView.as_view(),
         name="subscriber-credentials",
     ),
     path(
-        "subscribers/<str:subscriber_id>/preferences",
+        "subscribers/<path:subscriber_id>/preferences",
         SubscriberPreferencesView.as_view(),
         name="subscriber-preferences",
+    ),
+    path(
+        "subscribers/<path:subscriber_id>",
+        SubscriberDetailView.as_view(),
+        name="subscriber-detail",
     ),
 ]

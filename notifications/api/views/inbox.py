@@ -16,6 +16,7 @@ from notifications.api.serializers.inbox import (
 )
 from notifications.api.views.subscribers import page_example
 from notifications.models import InboxMessage, Subscriber
+from notifications.services.ids import id_normalize
 from notifications.services.inbox import (
     inbox_counts,
     inbox_mark_all_read,
@@ -60,7 +61,7 @@ class InboxView(APIView):
 
     def subscriber(self, subscriber_id: str) -> Subscriber:
         try:
-            return Subscriber.objects.get(subscriber_id=subscriber_id)
+            return Subscriber.objects.get(subscriber_id=id_normalize(subscriber_id))
         except Subscriber.DoesNotExist as exc:
             raise Http404 from exc
 

@@ -33,6 +33,7 @@ from notifications.selectors.subscribers import (
     subscriber_list,
     subscriber_preferences,
 )
+from notifications.services.ids import SUBSCRIBER_ID_HELP, id_normalize
 from notifications.services.subscribers import (
     subscriber_erase,
     subscriber_set_credentials,
@@ -45,7 +46,13 @@ from platform_core.errors import ApplicationError, ErrorKind
 
 TAGS = ["subscribers"]
 SUBSCRIBER_ID = OpenApiParameter(
-    "subscriber_id", str, OpenApiParameter.PATH, description="Your own id for the subscriber."
+    "subscriber_id",
+    str,
+    OpenApiParameter.PATH,
+    description=(
+        f"{SUBSCRIBER_ID_HELP} An id stored before this rule that holds a `/` is sent with "
+        "its `/` as it is or percent-encoded (`%2F`)."
+    ),
 )
 PROVIDER = OpenApiParameter(
     "provider",
@@ -86,7 +93,7 @@ SUBSCRIBER_OUTPUT_EXAMPLE = {
 
 
 def _subscriber_or_404(subscriber_id: str) -> Subscriber:
-    subscriber = subscriber_get(subscriber_id=subscriber_id)
+    subscriber = subscriber_get(subscriber_id=id_normalize(subscriber_id))
     if subscriber is None:
         raise ApplicationError("not_found", "No subscriber with this id.", kind=ErrorKind.NOT_FOUND)
     return subscriber

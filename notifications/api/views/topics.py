@@ -23,6 +23,7 @@ from notifications.selectors.topics import (
     topic_subscriber_count,
     topic_subscribers_list,
 )
+from notifications.services.ids import TOPIC_KEY_HELP, id_normalize
 from notifications.services.topics import (
     topic_add_subscribers,
     topic_create,
@@ -32,7 +33,9 @@ from notifications.services.topics import (
 from platform_core.errors import ApplicationError, ErrorKind
 
 TAGS = ["topics"]
-KEY = OpenApiParameter("key", str, OpenApiParameter.PATH, description="The topic's key.")
+KEY = OpenApiParameter(
+    "key", str, OpenApiParameter.PATH, description=f"The topic's key: {TOPIC_KEY_HELP}"
+)
 NOT_FOUND = error_response("No topic with this key (in this tenant).")
 TOO_LARGE = error_response("More than 1000 subscriber ids (`batch_too_large`).")
 TOPIC_EXAMPLE = {
@@ -46,7 +49,7 @@ MEMBERS_EXAMPLE = {"subscribers": ["user-1", "user-2", "user-3"]}
 
 
 def _topic_or_404(key: str) -> Topic:
-    topic = topic_get(key=key)
+    topic = topic_get(key=id_normalize(key))
     if topic is None:
         raise ApplicationError("not_found", "No topic with this key.", kind=ErrorKind.NOT_FOUND)
     return topic

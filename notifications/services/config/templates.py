@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from notifications.models import Channel, StepType, Template, TemplateVariant, WorkflowStep
 from notifications.rendering import template_errors
 from notifications.services.config.common import (
+    KEY_MAX_LENGTH,
     MAX_VARIANTS,
     Fields,
     _conflict,
@@ -17,7 +19,20 @@ from notifications.services.config.common import (
     _invalid,
     _lock,
     _not_found,
+    key_validator,
 )
+
+
+def _key_check(key: str) -> None:
+    """A template key is path-safe (letters, digits, '.', '_', '-'; at most 100 characters)."""
+    try:
+        if len(key) > KEY_MAX_LENGTH:
+            raise ValidationError(
+                f"Ensure this field has no more than {KEY_MAX_LENGTH} characters."
+            )
+        key_validator(key)
+    except ValidationError as exc:
+        raise _invalid({"key": list(exc.messages)}) from None
 
 
 def _template_validate(*, template: Template, variants: Sequence[Mapping[str, Any]]) -> None:
@@ -115,6 +130,7 @@ def template_create(
     variants: Sequence[Mapping[str, Any]] = (),
 ) -> Template:
     """Create the template `key` in `locale`; 409 `template_exists` if it is there already."""
+    _key_check(key)
     _lock("template", key)
     exists = _conflict(
         "template_exists", f"Template '{key}' already exists in locale '{locale}'; PUT replaces it."
@@ -142,6 +158,7 @@ def template_upsert(
     variants: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[Template, bool]:
     """Create or wholly replace the template `key` in `locale`, variants included."""
+    _key_check(key)
     _lock("template", key)
     content = Template(
         key=key, channel=channel, locale=locale, subject=subject, body=body, cta_url=cta_url

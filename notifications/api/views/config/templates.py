@@ -98,6 +98,7 @@ class TemplateListView(ListView):
 class TemplateDetailView(GenericAPIView):
     @_TEMPLATES.get("Get a template in one locale", parameters=[_LOCALE_PARAM])
     def get(self, request, key: str):
+        key = key.strip()
         locale = request.query_params.get("locale") or settings.CLARION_DEFAULT_LOCALE
         template = template_get(key=key, locale=locale)
         if template is None:
@@ -124,6 +125,7 @@ class TemplateDetailView(GenericAPIView):
         examples=[_TEMPLATES.request_example, _TEMPLATES.response_example],
     )
     def put(self, request, key: str):
+        key = key.strip()
         data = validated(
             TemplateReplaceSerializer,
             request,
@@ -145,5 +147,6 @@ class TemplateDetailView(GenericAPIView):
         conflict="template_in_use",
     )
     def delete(self, request, key: str):
+        key = key.strip()
         template_delete(key=key, locale=request.query_params.get("locale") or None)
         return Response(status=status.HTTP_204_NO_CONTENT)
