@@ -33,6 +33,7 @@ class TopicSubscribersInputSerializer(BatchLimitMixin, StrictSerializer):
 
     subscribers = serializers.ListField(
         child=serializers.CharField(max_length=255),
+        max_length=TOPIC_MEMBERSHIP_LIMIT,
         help_text=f"Subscriber ids, at most {TOPIC_MEMBERSHIP_LIMIT}.",
     )
 
