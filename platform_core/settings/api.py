@@ -4,17 +4,20 @@ from .env import env
 
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=512 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# Objects and arrays nested deeper than this in a JSON body → 400 `too_deep`.
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["platform_core.api.parsers.JSONParser"],
+    "DEFAULT_METADATA_CLASS": "platform_core.api.metadata.Metadata",
     "DEFAULT_PAGINATION_CLASS": "platform_core.api.pagination.CursorPagination",
     "PAGE_SIZE": API_PAGE_SIZE,
     "EXCEPTION_HANDLER": "platform_core.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "platform_core.api.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
 }
@@ -35,6 +38,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "platform_core.api.schema.postprocess_errors_and_bounds",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "notifications.models.DeliveryStatus",
         "NotificationStatusEnum": "notifications.models.NotificationStatus",

@@ -67,3 +67,73 @@ def test_interactive_docs_are_served_without_a_key(test_tenants, db, host):
     response = Client(HTTP_HOST=host).get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger-ui" in response.content
+
+
+def operations(schema):
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            yield f"{method.upper()} {path}", path, operation
+
+
+def resolve(schema, node: dict) -> dict:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def test_every_operation_that_needs_a_key_documents_401(schema):
+    missing = [
+        name
+        for name, _, operation in operations(schema)
+        if any(operation.get("security", [])) and "401" not in operation["responses"]
+    ]
+    assert missing == []
+    assert len(list(operations(schema))) > 40
+
+
+def test_every_operation_on_a_resource_documents_404(schema):
+    missing = [
+        name
+        for name, path, operation in operations(schema)
+        if "{" in path and "404" not in operation["responses"]
+    ]
+    assert missing == []
+
+
+def test_every_error_response_is_the_envelope(schema):
+    for name, _, operation in operations(schema):
+        for status, response in operation["responses"].items():
+            if status[0] in "45":
+                body = resolve(schema, response["content"]["application/json"]["schema"])
+                assert body["required"] == ["error"], f"{name} {status}"
+                error = resolve(schema, body["properties"]["error"])
+                assert {"code", "message"} <= set(error["properties"]), f"{name} {status}"
+
+
+def test_a_view_documented_error_keeps_its_example(schema):
+    response = schema["paths"]["/api/v1/subscribers"]["post"]["responses"]["400"]
+    assert "InvalidPhone" in response["content"]["application/json"]["examples"]
+
+
+@pytest.mark.parametrize(
+    ("component", "field", "max_items"),
+    [
+        ("TriggerRequest", "to", 100),
+        ("BulkTriggerRequest", "events", 100),
+        ("SubscriberBulkInputRequest", "subscribers", 1000),
+        ("TopicSubscribersInputRequest", "subscribers", 1000),
+    ],
+)
+def test_batch_caps_are_documented(schema, component, field, max_items):
+    assert schema["components"]["schemas"][component]["properties"][field]["maxItems"] == max_items
+
+
+def test_every_limit_parameter_has_its_bounds(schema):
+    limits = [
+        parameter["schema"]
+        for _, _, operation in operations(schema)
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query" and parameter["name"] == "limit"
+    ]
+    assert len(limits) >= 10
+    assert all(limit == {"type": "integer", "minimum": 1, "maximum": 500} for limit in limits)

@@ -200,7 +200,8 @@ class WorkflowStepField(serializers.Field):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError(["Expected an object."])
-        serializer_class = _STEP_SERIALIZERS.get(data.get("type"))
+        step_type = data.get("type")
+        serializer_class = _STEP_SERIALIZERS.get(step_type) if isinstance(step_type, str) else None
         if serializer_class is None:
             raise serializers.ValidationError(
                 {"type": [f"Use one of: {', '.join(StepType.values)}."]}

@@ -97,7 +97,8 @@ class BroadcastSerializer(StrictSerializer):
 
 
 class TriggerSerializer(BroadcastSerializer):
-    to = serializers.ListField(child=RecipientField(), min_length=1)
+    # The count is checked first (`too_many_recipients`); max_length documents it (maxItems).
+    to = serializers.ListField(child=RecipientField(), min_length=1, max_length=MAX_RECIPIENTS)
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and isinstance(data.get("to"), list):
@@ -113,7 +114,9 @@ class TriggerSerializer(BroadcastSerializer):
 
 
 class BulkTriggerSerializer(StrictSerializer):
-    events = serializers.ListField(child=serializers.DictField(), min_length=1)
+    events = serializers.ListField(
+        child=serializers.DictField(), min_length=1, max_length=MAX_BULK_EVENTS
+    )
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and isinstance(data.get("events"), list):

@@ -103,7 +103,10 @@ class SubscriberOutputSerializer(serializers.ModelSerializer):
 class SubscriberBulkInputSerializer(BatchLimitMixin, StrictSerializer):
     batch_limit = BULK_UPSERT_LIMIT
 
-    subscribers = SubscriberInputSerializer(many=True, allow_empty=True)
+    # The count is checked first (413 `batch_too_large`); max_length documents it (maxItems).
+    subscribers = SubscriberInputSerializer(
+        many=True, allow_empty=True, max_length=BULK_UPSERT_LIMIT
+    )
 
 
 class SubscriberBulkOutputSerializer(serializers.Serializer):

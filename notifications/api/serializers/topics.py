@@ -37,6 +37,7 @@ class TopicSubscribersInputSerializer(BatchLimitMixin, StrictSerializer):
 
     subscribers = serializers.ListField(
         child=serializers.CharField(max_length=SUBSCRIBER_ID_MAX_LENGTH),
+        max_length=TOPIC_MEMBERSHIP_LIMIT,
         help_text=(
             f"Subscriber ids, at most {TOPIC_MEMBERSHIP_LIMIT}; unknown ones are created and "
             "must follow the subscriber id rule."
