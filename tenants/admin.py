@@ -12,7 +12,7 @@ from tenants.services import api_key_create, tenant_default_domain
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ("slug", "name", "is_active")
+        fields = ("slug", "name", "is_active", "api_rate_limits")
 
     def clean_slug(self):
         slug = self.cleaned_data["slug"]
@@ -38,7 +38,8 @@ class TenantAdmin(admin.ModelAdmin):
         return ("schema_name", "slug", "created_at") if obj else ("schema_name", "created_at")
 
     def get_fields(self, request, obj=None):
-        return ("slug", "name", "is_active") + (("schema_name", "created_at") if obj else ())
+        fields = ("slug", "name", "is_active", "api_rate_limits")
+        return fields + (("schema_name", "created_at") if obj else ())
 
     def get_queryset(self, request):
         return super().get_queryset(request).exclude(schema_name="public")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
+
+from tenants.ratelimits import limits_parse
 
 SLUG_RE = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 RESERVED_SLUGS = frozenset({"public", "www", "api", "admin", "static", "clarion", "information"})
@@ -14,6 +17,14 @@ RESERVED_SLUGS = frozenset({"public", "www", "api", "admin", "static", "clarion"
 
 def new_inbox_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def validate_rate_limits(value: str) -> None:
+    """API rate limit overrides as `limits_parse` reads them."""
+    try:
+        limits_parse(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="invalid_rate_limits") from None
 
 
 class Tenant(TenantMixin):
@@ -28,6 +39,17 @@ class Tenant(TenantMixin):
     is_active = models.BooleanField(default=True)
     # Signs `X-Subscriber-Hash` for the in-app inbox of the tenant's own front ends.
     inbox_secret = models.CharField(max_length=64, default=new_inbox_secret, editable=False)
+    # Overrides of API_RATE_LIMITS for this tenant: `events=600/60,read=off`.
+    api_rate_limits = models.CharField(
+        "API rate limits",
+        max_length=500,
+        blank=True,
+        default="",
+        validators=[validate_rate_limits],
+        help_text="Overrides of the platform's API_RATE_LIMITS for this tenant, per API key: "
+        "category=requests/seconds, comma-separated, e.g. <code>events=600/60,read=off</code>. "
+        "Categories: events, config, read, inbox. Empty: the platform's defaults.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     auto_create_schema = True
