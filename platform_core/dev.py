@@ -259,6 +259,10 @@ def test(pytest_args: list[str]) -> int:
         env["REDIS_URL"] = embedded.redis_url(db=TEST_REDIS_DB)
     # The fake providers listen on 127.0.0.1.
     env.setdefault("CLARION_ALLOW_PRIVATE_DESTINATIONS", "true")
+    # Every API test passes through the rate limiter; limits the suite never reaches.
+    env.setdefault(
+        "API_RATE_LIMITS", "events=100000/60,config=100000/60,read=100000/60,inbox=100000/60"
+    )
     try:
         return subprocess.run(
             [PYTHON, "-m", "pytest", *pytest_args], cwd=BASE_DIR, env=env

@@ -19,7 +19,7 @@ from tenants.services import api_key_create, tenant_default_domain
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ("slug", "name", "is_active", "cors_allowed_origins")
+        fields = ("slug", "name", "is_active", "cors_allowed_origins", "api_rate_limits")
 
     def clean_cors_allowed_origins(self):
         origins = [normalize_origin(o) for o in self.cleaned_data["cors_allowed_origins"] or []]
@@ -57,7 +57,7 @@ class TenantAdmin(admin.ModelAdmin):
         return ("schema_name", "slug", "created_at") if obj else ("schema_name", "created_at")
 
     def get_fields(self, request, obj=None):
-        fields = ("slug", "name", "is_active", "cors_allowed_origins")
+        fields = ("slug", "name", "is_active", "cors_allowed_origins", "api_rate_limits")
         return fields + (("schema_name", "created_at") if obj else ())
 
     def get_queryset(self, request):

@@ -11,6 +11,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
+from tenants.ratelimits import limits_parse
+
 SLUG_RE = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 RESERVED_SLUGS = frozenset({"public", "www", "api", "admin", "static", "clarion", "information"})
 
@@ -43,6 +45,12 @@ def validate_origin(value: str) -> None:
         or (port is not None and not 0 < port < 65536)
     ):
         raise ValidationError(message, code="invalid_origin")
+def validate_rate_limits(value: str) -> None:
+    """API rate limit overrides as `limits_parse` reads them."""
+    try:
+        limits_parse(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="invalid_rate_limits") from None
 
 
 class Tenant(TenantMixin):
@@ -67,6 +75,17 @@ class Tenant(TenantMixin):
             "Origins (e.g. https://app.acme.example) whose pages may call the inbox API "
             "from a browser; comma-separated."
         ),
+    )
+    # Overrides of API_RATE_LIMITS for this tenant: `events=600/60,read=off`.
+    api_rate_limits = models.CharField(
+        "API rate limits",
+        max_length=500,
+        blank=True,
+        default="",
+        validators=[validate_rate_limits],
+        help_text="Overrides of the platform's API_RATE_LIMITS for this tenant, per API key: "
+        "category=requests/seconds, comma-separated, e.g. <code>events=600/60,read=off</code>. "
+        "Categories: events, config, read, inbox. Empty: the platform's defaults.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -22,6 +22,7 @@ from notifications.models import Subscriber, Topic, TopicSubscription
 from notifications.services.subscribers import (
     normalize_locale,
     normalize_phone,
+    normalize_window,
     subscriber_erase,
     validate_timezone,
 )
@@ -39,6 +40,7 @@ class SubscriberForm(forms.ModelForm):
             "last_name",
             "locale",
             "timezone",
+            "quiet_hours",
             "data",
         )
         help_texts = {"phone": "International format; stored as E.164, e.g. +14155550123."}
@@ -56,6 +58,9 @@ class SubscriberForm(forms.ModelForm):
 
     def clean_timezone(self):
         return validate_timezone(self.cleaned_data["timezone"])
+
+    def clean_quiet_hours(self):
+        return normalize_window(self.cleaned_data["quiet_hours"])
 
     def clean_data(self):
         data = self.cleaned_data["data"]

@@ -79,7 +79,11 @@ STEP_ERROR_FIELDS = {
 class WorkflowForm(forms.ModelForm):
     class Meta:
         model = Workflow
-        fields = ("key", "name", "critical")
+        fields = ("key", "name", "critical", "send_window")
+        help_texts = {
+            "send_window": '{"start": "08:00", "end": "21:00"} in the subscriber\'s time zone: '
+            "non-critical email, SMS and push wait for it. Empty: any time."
+        }
 
     def clean_key(self):
         key = self.cleaned_data["key"]
@@ -177,8 +181,16 @@ class WorkflowAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin)
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("key", "name", "critical")
-        return ("key", "name", "critical", "used_by_routes", "created_at", "updated_at")
+            return ("key", "name", "critical", "send_window")
+        return (
+            "key",
+            "name",
+            "critical",
+            "send_window",
+            "used_by_routes",
+            "created_at",
+            "updated_at",
+        )
 
     def get_readonly_fields(self, request, obj=None):
         # The key is the workflow's identity in the API; it does not change.
@@ -223,11 +235,19 @@ class WorkflowAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin)
             )
         if change:
             workflow = workflow_replace(
-                workflow=obj, name=obj.name, critical=obj.critical, steps=steps
+                workflow=obj,
+                name=obj.name,
+                critical=obj.critical,
+                send_window=obj.send_window,
+                steps=steps,
             )
         else:
             workflow = workflow_create(
-                key=obj.key, name=obj.name, critical=obj.critical, steps=steps
+                key=obj.key,
+                name=obj.name,
+                critical=obj.critical,
+                send_window=obj.send_window,
+                steps=steps,
             )
         obj.pk = workflow.pk
         obj.refresh_from_db()

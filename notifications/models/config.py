@@ -74,6 +74,9 @@ class Workflow(models.Model):
     name = models.CharField(max_length=200)
     # Critical workflows bypass preferences and are never digested.
     critical = models.BooleanField(default=False)
+    # {"start": "09:00", "end": "20:00"} in the subscriber's time zone: non-critical email,
+    # SMS and push are sent only inside it (notifications.pipeline.quiet_hours).
+    send_window = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

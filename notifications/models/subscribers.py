@@ -16,6 +16,9 @@ class Subscriber(models.Model):
     locale = models.CharField(max_length=35, blank=True, default="")
     timezone = models.CharField(max_length=64, blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
+    # {"start": "22:00", "end": "07:00"} in `timezone` (UTC when none): non-critical email,
+    # SMS and push due inside wait until the end (notifications.pipeline.quiet_hours).
+    quiet_hours = models.JSONField(null=True, blank=True)
     # Channel credentials by provider: {"fcm": {"device_tokens": [...]}, "slack": {...}}.
     credentials = models.JSONField(default=dict, blank=True)
     # {"channels": {"email": false}, "workflows": {"<workflow key>": {"sms": false}}}

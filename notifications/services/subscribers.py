@@ -1,9 +1,9 @@
 """Writes to subscribers: upserts (one and in bulk), credentials, preferences, GDPR erasure.
 
 The writes raise `ApplicationError` (`validation_error` naming each bad field). The field
-validators (`normalize_phone`, `normalize_locale`, `validate_timezone`) raise Django's
-`ValidationError`, the protocol of validators, so that the API's serializers and the admin's
-forms use them as they are.
+validators (`normalize_phone`, `normalize_locale`, `validate_timezone`, `normalize_window`)
+raise Django's `ValidationError`, the protocol of validators, so that the API's serializers
+and the admin's forms use them as they are.
 """
 
 from __future__ import annotations
@@ -32,11 +32,21 @@ from notifications.models import (
     Subscriber,
     TopicSubscription,
 )
+from notifications.pipeline.quiet_hours import WindowError, window_parse
 from notifications.services.ids import id_normalize, id_problem
 from platform_core.errors import ApplicationError, ErrorKind, Fields, validation_error
 
 # Fields a client may set on a subscriber (besides credentials and preferences).
-SUBSCRIBER_FIELDS = ("email", "phone", "first_name", "last_name", "locale", "timezone", "data")
+SUBSCRIBER_FIELDS = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "locale",
+    "timezone",
+    "data",
+    "quiet_hours",
+)
 # Providers whose subscriber-level credentials Clarion reads (`Connector.credentials_key`).
 CREDENTIAL_PROVIDERS = ("fcm", "webpush", "slack", "webhook")
 PREFERENCE_CHANNELS = tuple(channels.CHANNELS)
@@ -112,6 +122,15 @@ def validate_timezone(value: str) -> str:
     return value
 
 
+def normalize_window(value: Any) -> dict[str, str] | None:
+    """Quiet hours or a send window, `{"start": "HH:MM", "end": "HH:MM"}`; None clears it."""
+    try:
+        window = window_parse(value)
+    except WindowError as exc:
+        raise ValidationError(str(exc), code="invalid_window") from None
+    return window.as_dict() if window else None
+
+
 def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Validated, normalised subscriber fields; `validation_error` naming every bad one."""
     unknown = sorted(set(fields) - set(SUBSCRIBER_FIELDS))
@@ -131,6 +150,8 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
                 value = normalize_locale(value or "")
             elif name == "timezone":
                 value = validate_timezone(value or "")
+            elif name == "quiet_hours":
+                value = normalize_window(value)
             elif name == "data":
                 if value is None:
                     value = {}

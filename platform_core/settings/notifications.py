@@ -41,6 +41,10 @@ CLARION_ALLOW_PRIVATE_DESTINATIONS = env.bool("CLARION_ALLOW_PRIVATE_DESTINATION
 CIRCUIT_BREAKER_THRESHOLD = env.int("CIRCUIT_BREAKER_THRESHOLD", default=5)
 CIRCUIT_BREAKER_COOLDOWN_SECONDS = env.int("CIRCUIT_BREAKER_COOLDOWN_SECONDS", default=30)
 
+# Shifts the clock quiet hours and send windows are evaluated against, in seconds (0 in
+# production; to rehearse a schedule in staging, and in the test suite).
+SEND_WINDOW_CLOCK_OFFSET_SECONDS = env.float("SEND_WINDOW_CLOCK_OFFSET_SECONDS", default=0.0)
+
 IDEMPOTENCY_RETRY_AFTER_SECONDS = 1
 
 CELERY_BEAT_SCHEDULE = {

@@ -64,6 +64,7 @@ def test_upsert_creates_then_updates(acme_api, acme):
         "locale",
         "timezone",
         "data",
+        "quiet_hours",
         "created_at",
         "updated_at",
     }

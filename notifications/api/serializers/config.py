@@ -10,6 +10,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from notifications.api.serializers.windows import WindowField
 from notifications.models import Channel, Integration, Priority, StepType, Template, Workflow
 from notifications.services.config import (
     DEFAULT_MAX_ATTEMPTS,
@@ -226,6 +227,10 @@ class WorkflowInSerializer(StrictSerializer):
     critical = serializers.BooleanField(
         default=False, help_text="Critical workflows bypass preferences and are never digested."
     )
+    send_window = WindowField(
+        help_text="Local to each subscriber's time zone: non-critical email, SMS and push are "
+        "sent only inside it (held until it opens); in-app goes at once. null: any time."
+    )
     steps = serializers.ListField(child=WorkflowStepField(), max_length=MAX_STEPS)
 
 
@@ -246,7 +251,7 @@ class WorkflowOutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Workflow
-        fields = ["key", "name", "critical", "steps", "created_at", "updated_at"]
+        fields = ["key", "name", "critical", "send_window", "steps", "created_at", "updated_at"]
         read_only_fields = fields
 
 

@@ -1,5 +1,7 @@
 """Notifications, deliveries and their history, as the API returns them."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from notifications.models import (
@@ -12,9 +14,18 @@ from notifications.models import (
 )
 from platform_core.api.serializers import StrictSerializer
 
+# Deliveries waiting for a time of their own: a delay, a digest window, quiet hours or a
+# send window (pending), a retry (failed).
+_SCHEDULED = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+
 
 class DeliverySerializer(serializers.ModelSerializer):
     subscriber_id = serializers.CharField(source="subscriber_ref", allow_null=True)
+    scheduled_for = serializers.SerializerMethodField(
+        help_text="When a waiting (pending or failed) delivery will be sent: the end of a "
+        "delay, digest window, quiet hours or closed send window, or its next retry; "
+        "null otherwise. The history says why it waits."
+    )
 
     class Meta:
         model = Delivery
@@ -29,9 +40,16 @@ class DeliverySerializer(serializers.ModelSerializer):
             "variant",
             "last_error",
             "next_attempt_at",
+            "scheduled_for",
             "created_at",
             "updated_at",
         ]
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_scheduled_for(self, delivery: Delivery) -> str | None:
+        if delivery.status not in _SCHEDULED or delivery.next_attempt_at is None:
+            return None
+        return serializers.DateTimeField().to_representation(delivery.next_attempt_at)
 
 
 class DeliveryEventSerializer(serializers.ModelSerializer):

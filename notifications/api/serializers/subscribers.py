@@ -6,6 +6,7 @@ from django.core.validators import URLValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from notifications.api.serializers.windows import WindowField
 from notifications.models import Subscriber
 from notifications.services.ids import SUBSCRIBER_ID_HELP, SUBSCRIBER_ID_MAX_LENGTH
 from notifications.services.subscribers import (
@@ -58,6 +59,10 @@ class SubscriberFieldsSerializer(StrictSerializer):
         max_length=64, required=False, allow_blank=True, help_text="IANA name: Europe/Paris."
     )
     data = serializers.DictField(required=False, help_text="Any JSON object, for templates.")
+    quiet_hours = WindowField(
+        help_text="Local to `timezone` (UTC when none): non-critical email, SMS and push "
+        "due inside wait until the end; in-app and critical go at once. null clears."
+    )
 
     def validate_email(self, value: str | None) -> str | None:
         return value or None
@@ -94,6 +99,7 @@ class SubscriberOutputSerializer(serializers.ModelSerializer):
             "locale",
             "timezone",
             "data",
+            "quiet_hours",
             "created_at",
             "updated_at",
         ]

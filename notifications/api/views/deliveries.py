@@ -69,6 +69,7 @@ DELIVERY_EXAMPLE = {
     "variant": "b",
     "last_error": "",
     "next_attempt_at": None,
+    "scheduled_for": None,
     "created_at": "2026-11-22T10:00:00Z",
     "updated_at": "2026-11-22T10:00:14Z",
 }
@@ -110,6 +111,34 @@ DELIVERY_DETAIL_EXAMPLE = {
             "provider_response_code": 250,
             "detail": "",
             "duration_ms": 31,
+        },
+    ],
+}
+
+HELD_EXAMPLE = {
+    **DELIVERY_EXAMPLE,
+    "channel": "push",
+    "status": DeliveryStatus.PENDING.value,
+    "attempts": 0,
+    "provider": "",
+    "variant": "",
+    "next_attempt_at": "2026-11-22T22:00:00Z",
+    "scheduled_for": "2026-11-22T22:00:00Z",
+    "updated_at": "2026-11-22T14:00:01Z",
+    "template_key": "order-shipped-push",
+    "step_index": 0,
+    "sent_at": None,
+    "events": [
+        {
+            **DELIVERY_DETAIL_EXAMPLE["events"][0],
+            "created_at": "2026-11-22T14:00:00Z",
+        },
+        {
+            **DELIVERY_DETAIL_EXAMPLE["events"][0],
+            "created_at": "2026-11-22T14:00:01Z",
+            "from_status": DeliveryStatus.QUEUED.value,
+            "status": DeliveryStatus.PENDING.value,
+            "detail": "quiet hours until 07:00 Asia/Tokyo",
         },
     ],
 }
@@ -215,7 +244,8 @@ class DeliveryDetailView(APIView):
         tags=["deliveries"],
         responses={200: DeliveryDetailSerializer, 404: ERROR},
         examples=[
-            OpenApiExample("Retried, then sent", response_only=True, value=DELIVERY_DETAIL_EXAMPLE)
+            OpenApiExample("Retried, then sent", response_only=True, value=DELIVERY_DETAIL_EXAMPLE),
+            OpenApiExample("Held by quiet hours", response_only=True, value=HELD_EXAMPLE),
         ],
     )
     def get(self, request, delivery_id: int):

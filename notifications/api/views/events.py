@@ -66,6 +66,8 @@ def _accept(request, serializer_class, *, broadcast: bool = False) -> Response:
 
 
 class EventTriggerView(APIView):
+    rate_limit_category = "events"
+
     @extend_schema(
         summary="Trigger an event",
         description=(
@@ -92,6 +94,8 @@ class EventTriggerView(APIView):
 
 
 class EventBroadcastView(APIView):
+    rate_limit_category = "events"
+
     @extend_schema(
         summary="Broadcast an event to every subscriber",
         tags=["events"],
@@ -119,6 +123,8 @@ class EventBroadcastView(APIView):
 
 
 class EventBulkView(APIView):
+    rate_limit_category = "events"
+
     @extend_schema(
         summary="Trigger up to 100 events",
         description=(

@@ -58,6 +58,7 @@ def _mark_all_schema(summary: str):
 
 class InboxView(APIView):
     authentication_classes = [ApiKeyAuthentication, SubscriberHashAuthentication]
+    rate_limit_category = "inbox"
 
     def subscriber(self, subscriber_id: str) -> Subscriber:
         try:

@@ -84,6 +84,7 @@ SUBSCRIBER_EXAMPLE = {
     "locale": "en-GB",
     "timezone": "Europe/London",
     "data": {"plan": "pro"},
+    "quiet_hours": {"start": "22:00", "end": "07:00"},
 }
 SUBSCRIBER_OUTPUT_EXAMPLE = {
     **SUBSCRIBER_EXAMPLE,

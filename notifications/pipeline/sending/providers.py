@@ -30,6 +30,7 @@ from notifications.pipeline.circuit import (
 from notifications.pipeline.dispatch import deliveries_dispatch
 from notifications.pipeline.retry import failure_decide
 from notifications.pipeline.sending.prepare import BatchPreparer, ConfigurationError
+from notifications.pipeline.sending.windows import deliveries_hold_outside_windows
 from notifications.pipeline.state import (
     delivery_claim,
     delivery_mark_failed,
@@ -117,6 +118,8 @@ def send_via_providers(delivery_ids: Sequence[int], channel: str) -> dict:
     counts: Counter[str] = Counter()
     started = time.monotonic()
     schema = connection.schema_name
+    # Quiet hours and send windows: what may not go now waits in the database.
+    delivery_ids = deliveries_hold_outside_windows(delivery_ids, channel)
     batch = BatchPreparer(delivery_ids=delivery_ids, channel=channel)
     refs = list(
         Delivery.objects.filter(pk__in=list(delivery_ids)).values_list(

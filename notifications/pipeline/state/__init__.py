@@ -7,7 +7,7 @@
   and its history are written together or not at all, and two workers racing for a delivery
   never both win. Fan-out's bulk insert (`deliveries_create`) writes its first history rows
   the same way.
-- `deliveries`: the named moves (claim, sent, failed, released, skipped, digested, woken,
+- `deliveries`: the named moves (claim, sent, failed, released, held, skipped, digested, woken,
   re-dispatched, replayed, opened); `notifications`: a notification's.
 
 No other module writes a status or spells a status value in SQL.
@@ -18,6 +18,7 @@ from notifications.pipeline.state.deliveries import (
     deliveries_claim_lost,
     deliveries_digest_into,
     deliveries_finish_locked,
+    deliveries_hold,
     deliveries_mark_opened,
     deliveries_requeue,
     delivery_claim,
@@ -67,6 +68,7 @@ __all__ = [
     "deliveries_create",
     "deliveries_digest_into",
     "deliveries_finish_locked",
+    "deliveries_hold",
     "deliveries_lock_queued",
     "deliveries_mark_opened",
     "deliveries_move",

@@ -122,6 +122,27 @@ def delivery_release(*, delivery: Delivery, detail: str, delay_seconds: float) -
     )
 
 
+def deliveries_hold(*, holds: Sequence[tuple[int, datetime, str]]) -> list[int]:
+    """Queued deliveries that must wait (quiet hours, send window) → pending until their time.
+
+    `holds` are (id, until, why); no attempt is spent; the sweeper wakes them. Returns the ids
+    moved (a delivery another worker holds or has claimed is left alone).
+    """
+    if not holds:
+        return []
+    rows = deliveries_move(
+        [pk for pk, _, _ in holds],
+        from_statuses=[S.QUEUED],
+        to_status=S.PENDING,
+        row_values={
+            "next_attempt_at": [until for _, until, _ in holds],
+            "detail": [why for _, _, why in holds],
+        },
+        skip_locked=True,
+    )
+    return [row[0] for row in rows]
+
+
 def delivery_skip(*, delivery: Delivery, detail: str) -> bool:
     """A claimed delivery that will not be sent (erased subscriber, unmet condition)."""
     row = delivery_move(

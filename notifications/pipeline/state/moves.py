@@ -15,7 +15,7 @@ NEW = ""
 MOVES: dict[str, frozenset[str]] = {
     NEW: frozenset({S.PENDING, S.QUEUED, S.SKIPPED}),
     S.PENDING: frozenset({S.QUEUED, S.DIGESTED, S.SKIPPED}),
-    S.QUEUED: frozenset({S.QUEUED, S.SENDING, S.SENT, S.DEAD, S.SKIPPED, S.DIGESTED}),
+    S.QUEUED: frozenset({S.QUEUED, S.PENDING, S.SENDING, S.SENT, S.DEAD, S.SKIPPED, S.DIGESTED}),
     S.SENDING: frozenset({S.SENT, S.FAILED, S.DEAD, S.PENDING, S.SKIPPED, S.QUEUED}),
     S.FAILED: frozenset({S.QUEUED}),
     S.DEAD: frozenset({S.QUEUED}),

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from notifications.models import Channel, Route, StepType, Template, Workflow, WorkflowStep
+from notifications.pipeline.quiet_hours import WindowError, window_parse
 from notifications.services.config.common import (
     DELAY_MAX_SECONDS,
     DIGEST_MAX_SECONDS,
@@ -151,31 +152,55 @@ def _workflow_prefetched(workflow: Workflow) -> Workflow:
     return Workflow.objects.prefetch_related("steps").get(pk=workflow.pk)
 
 
+def _send_window(value: Any) -> dict[str, str] | None:
+    """The workflow's send window in its stored form; 400 naming `send_window` if invalid."""
+    try:
+        window = window_parse(value)
+    except WindowError as exc:
+        raise _invalid({"send_window": [str(exc)]}) from None
+    return window.as_dict() if window else None
+
+
 @transaction.atomic
 def workflow_create(
-    *, key: str, name: str, steps: Sequence[Mapping[str, Any]], critical: bool = False
+    *,
+    key: str,
+    name: str,
+    steps: Sequence[Mapping[str, Any]],
+    critical: bool = False,
+    send_window: Mapping[str, str] | None = None,
 ) -> Workflow:
     """Create a workflow and its steps; 409 `workflow_exists` if the key is taken."""
     _lock("workflow", key)
     exists = _conflict("workflow_exists", f"Workflow '{key}' already exists; PUT replaces it.")
     if Workflow.objects.filter(key=key).exists():
         raise exists
+    window = _send_window(send_window)
     _steps_validate(steps)
-    workflow = _insert(Workflow(key=key, name=name, critical=critical), conflict=exists)
+    workflow = _insert(
+        Workflow(key=key, name=name, critical=critical, send_window=window), conflict=exists
+    )
     _steps_write(workflow=workflow, steps=steps)
     return _workflow_prefetched(workflow)
 
 
 @transaction.atomic
 def workflow_replace(
-    *, workflow: Workflow, name: str, steps: Sequence[Mapping[str, Any]], critical: bool = False
+    *,
+    workflow: Workflow,
+    name: str,
+    steps: Sequence[Mapping[str, Any]],
+    critical: bool = False,
+    send_window: Mapping[str, str] | None = None,
 ) -> Workflow:
-    """Replace a workflow's name, criticality and its whole list of steps."""
+    """Replace a workflow's name, criticality, send window and its whole list of steps."""
     _lock("workflow", workflow.key)
+    window = _send_window(send_window)
     _steps_validate(steps)
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
     workflow.name = name
     workflow.critical = critical
+    workflow.send_window = window
     workflow.save()
     workflow.steps.all().delete()
     _steps_write(workflow=workflow, steps=steps)

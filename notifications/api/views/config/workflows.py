@@ -19,6 +19,7 @@ _WORKFLOW_BODY = {
     "key": "order-shipped",
     "name": "Order shipped",
     "critical": False,
+    "send_window": {"start": "08:00", "end": "21:00"},
     "steps": [
         {"type": "send", "channel": "in_app", "template": "order-shipped-inbox"},
         {"type": "delay", "seconds": 3600},
