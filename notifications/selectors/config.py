@@ -1,4 +1,4 @@
-"""Reads of the configuration rows: templates, workflows, routes, integrations.
+"""Reads of the configuration rows: templates, workflows, routes, integrations, throttles.
 
 Nothing here is cached beyond one call, so a change made through the API or the admin is
 effective on the very next event.
@@ -14,6 +14,7 @@ from notifications.models import (
     Route,
     Template,
     TemplateVariant,
+    Throttle,
     Workflow,
     WorkflowStep,
 )
@@ -118,3 +119,20 @@ def integration_get(*, integration_id: int) -> Integration | None:
 def integration_list_active(*, channel: str) -> QuerySet[Integration]:
     """The active integrations of `channel` in failover order: primary first, then by id."""
     return Integration.objects.filter(channel=channel, active=True).order_by("-primary", "id")
+
+
+def throttle_list(
+    *, channel: str | None = None, workflow_key: str | None = None
+) -> QuerySet[Throttle]:
+    """Throttles, optionally only those of one channel or one workflow."""
+    queryset = Throttle.objects.all()
+    if channel:
+        queryset = queryset.filter(channel=channel)
+    if workflow_key:
+        queryset = queryset.filter(workflow_key=workflow_key)
+    return queryset
+
+
+def throttle_get(*, key: str) -> Throttle | None:
+    """The throttle `key`, or None."""
+    return Throttle.objects.filter(key=key).first()

@@ -122,6 +122,27 @@ def delivery_release(*, delivery: Delivery, detail: str, delay_seconds: float) -
     )
 
 
+def deliveries_release_queued(
+    *, delivery_ids: Sequence[int], delays: Sequence[float], detail: str
+) -> list[int]:
+    """Queued deliveries not yet claimed → pending, each due after its own delay (seconds).
+
+    No attempt is spent; the sweeper queues them again when due. Returns the ids moved.
+    """
+    now = timezone.now()
+    rows = deliveries_move(
+        delivery_ids,
+        from_statuses=[S.QUEUED],
+        to_status=S.PENDING,
+        set_values={"dispatched_at": None},
+        row_values={
+            "next_attempt_at": [now + timedelta(seconds=delay) for delay in delays],
+        },
+        event=Event(detail=detail),
+    )
+    return [row[0] for row in rows]
+
+
 def delivery_skip(*, delivery: Delivery, detail: str) -> bool:
     """A claimed delivery that will not be sent (erased subscriber, unmet condition)."""
     row = delivery_move(

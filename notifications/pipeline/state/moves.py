@@ -15,7 +15,8 @@ NEW = ""
 MOVES: dict[str, frozenset[str]] = {
     NEW: frozenset({S.PENDING, S.QUEUED, S.SKIPPED}),
     S.PENDING: frozenset({S.QUEUED, S.DIGESTED, S.SKIPPED}),
-    S.QUEUED: frozenset({S.QUEUED, S.SENDING, S.SENT, S.DEAD, S.SKIPPED, S.DIGESTED}),
+    # queued → pending: not yet claimed, rescheduled (a provider's rate limit).
+    S.QUEUED: frozenset({S.QUEUED, S.SENDING, S.SENT, S.DEAD, S.SKIPPED, S.DIGESTED, S.PENDING}),
     S.SENDING: frozenset({S.SENT, S.FAILED, S.DEAD, S.PENDING, S.SKIPPED, S.QUEUED}),
     S.FAILED: frozenset({S.QUEUED}),
     S.DEAD: frozenset({S.QUEUED}),

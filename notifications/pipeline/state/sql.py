@@ -160,7 +160,7 @@ def deliveries_move(
     return _run(sql, params)
 
 
-_ROW_TYPES = {"max_attempts": "integer", "attempts": "integer"}
+_ROW_TYPES = {"max_attempts": "integer", "attempts": "integer", "next_attempt_at": "timestamptz"}
 
 
 def _sql_type(column: str) -> str:
