@@ -14,6 +14,10 @@ from notifications.services.config import (
     throttle_delete,
     throttle_replace,
 )
+from notifications.services.config.throttles import (
+    THROTTLE_LIMIT_MAX,
+    THROTTLE_WINDOW_MAX_SECONDS,
+)
 from platform_core.admin_sites import tenant_admin_site
 
 _SERVICE_FIELDS = ("limit", "window_seconds", "channel", "workflow_key", "applies_to_critical")
@@ -21,6 +25,8 @@ _SERVICE_FIELDS = ("limit", "window_seconds", "channel", "workflow_key", "applie
 
 class ThrottleForm(forms.ModelForm):
     key = forms.CharField(max_length=100, validators=[key_validator])
+    limit = forms.IntegerField(min_value=1, max_value=THROTTLE_LIMIT_MAX)
+    window_seconds = forms.IntegerField(min_value=1, max_value=THROTTLE_WINDOW_MAX_SECONDS)
     workflow_key = forms.ChoiceField(
         label="Workflow",
         required=False,
