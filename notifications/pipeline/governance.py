@@ -6,9 +6,9 @@ last slot never both win. The clock is Redis's own (`TIME`), so workers' clocks 
 agree. Keys are made by the tenant-scoped cache's key function (tenant schema included).
 
 - Throttles: a sliding-window log per (throttle, subscriber) — a sorted set of the delivery
-  ids counted, scored by when. A delivery is counted once, when it is about to be sent, and
-  never refunded (a retry or a rescheduled send of the same delivery does not count again).
-  A batch is checked in one round trip.
+  ids counted, scored by when (at most limit + 1 of them). A delivery is counted once, when
+  it is about to be sent, and never refunded (a retry or a rescheduled send of the same
+  delivery does not count again). A batch is checked in one round trip.
 - Provider rate limits: GCRA (a token bucket kept as one timestamp) per integration, with a
   shared release horizon so deliveries rescheduled for capacity get distinct slots one
   interval apart instead of all waking at the same instant.
@@ -33,7 +33,9 @@ THROTTLE_WINDOW_MAX_SECONDS = 31 * 24 * 3600
 
 # ARGV: n, then per delivery: member, m, then m × (key index, limit, window ms).
 # Returns per delivery 0 (sent: counted in each of its windows) or the 1-based position of
-# the first throttle it is over (counted nowhere).
+# the first throttle it is over (counted nowhere). A delivery counted already (a retry) is
+# not counted again. Entries older than the window are trimmed only when the count is over
+# the limit, so the usual check is three commands and a key holds at most limit + 1 entries.
 _THROTTLE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -43,24 +45,27 @@ local out = {}
 for i = 1, n do
   local member = ARGV[p]; local m = tonumber(ARGV[p + 1]); p = p + 2
   local denied = 0
-  local keys = {}
-  local windows = {}
+  local added = {}
   for j = 1, m do
     local key = KEYS[tonumber(ARGV[p])]
     local limit = tonumber(ARGV[p + 1]); local window = tonumber(ARGV[p + 2]); p = p + 3
-    keys[j] = key; windows[j] = window
-    if denied == 0 then
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-      if not redis.call('ZSCORE', key, member) and redis.call('ZCARD', key) >= limit then
+    if denied == 0 and redis.call('ZADD', key, 'NX', now, member) == 1 then
+      local count = redis.call('ZCARD', key)
+      if count > limit then
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+        count = redis.call('ZCARD', key)
+      end
+      if count > limit then
+        redis.call('ZREM', key, member)
         denied = j
+      else
+        added[#added + 1] = key
+        redis.call('PEXPIRE', key, window)
       end
     end
   end
-  if denied == 0 then
-    for j = 1, m do
-      redis.call('ZADD', keys[j], 'NX', now, member)
-      redis.call('PEXPIRE', keys[j], windows[j])
-    end
+  if denied > 0 then
+    for _, key in ipairs(added) do redis.call('ZREM', key, member) end
   end
   out[i] = denied
 end
@@ -170,17 +175,23 @@ class ThrottleGate:
         if not checks or not self.throttles:
             return {}
         self._load_workflows({c.workflow_id for c in checks if c.workflow_id is not None})
+        # The cache's key function (tenant schema included) once per throttle, not per key.
+        prefixes = {t.pk: cache.make_key(f"throttle:{t.key}:") for t in self.throttles}
         keys: dict[str, int] = {}
         args: list[Any] = []
         asked: list[tuple[ThrottleCheck, list[Throttle]]] = []
+        applicable: dict[tuple, list[Throttle]] = {}
         for check in checks:
-            throttles = self._applicable(check)
+            kind = (check.workflow_id, check.priority)
+            if kind not in applicable:
+                applicable[kind] = self._applicable(check)
+            throttles = applicable[kind]
             if not throttles or check.subscriber_pk is None:
                 continue
             asked.append((check, throttles))
             args += [check.delivery_id, len(throttles)]
             for throttle in throttles:
-                name = cache.make_key(f"throttle:{throttle.key}:{check.subscriber_pk}")
+                name = f"{prefixes[throttle.pk]}{check.subscriber_pk}"
                 index = keys.setdefault(name, len(keys) + 1)
                 args += [index, throttle.limit, throttle.window_seconds * 1000]
         if not asked:
