@@ -13,7 +13,14 @@ from collections import Counter
 
 import pytest
 
-from notifications.models import Delivery, DeliveryEvent, InboxMessage, Integration, Throttle
+from notifications.models import (
+    Delivery,
+    DeliveryEvent,
+    InboxMessage,
+    Integration,
+    Notification,
+    Throttle,
+)
 from tests.notifications.pipeline_helpers import (
     low_queue_worker,
     make_topic,
@@ -64,10 +71,12 @@ def trigger_many(api, event: str, subscriber: dict, count: int, unique: str) -> 
 
 
 def settled(notification_ids) -> dict[str, int]:
-    """Statuses of the notifications' deliveries once none is waiting or under way."""
-    rows = Delivery.objects.filter(notification_id__in=notification_ids)
-    if rows.count() < len(notification_ids):
+    """Statuses of the notifications' deliveries once every notification is fanned out and
+    none of its deliveries is waiting or under way."""
+    done = Notification.objects.filter(pk__in=notification_ids, status="processed").count()
+    if done < len(notification_ids):
         return {}
+    rows = Delivery.objects.filter(notification_id__in=notification_ids)
     if rows.filter(status__in=["pending", "queued", "sending", "failed"]).exists():
         return {}
     return Counter(rows.values_list("status", flat=True))
