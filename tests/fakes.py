@@ -16,7 +16,7 @@ import email.policy
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -250,6 +250,8 @@ class RecordedRequest:
     path: str  # with the query string
     headers: CaseInsensitiveDict
     body: bytes
+    # When it arrived (time.monotonic()), for tests of send rates.
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def url_path(self) -> str:

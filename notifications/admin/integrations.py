@@ -16,7 +16,11 @@ from connectors.base import ConfigError
 from connectors.registry import UnknownProvider, get_connector_class, providers_for
 from notifications.admin.common import ServiceErrorsMixin
 from notifications.models import Channel, Integration
-from notifications.services.config import integration_create, integration_update
+from notifications.services.config import (
+    integration_create,
+    integration_settings_errors,
+    integration_update,
+)
 from platform_core.admin_sites import tenant_admin_site
 
 
@@ -95,6 +99,9 @@ class IntegrationForm(forms.ModelForm):
                 shown += ", anymail:<esp>"
             self.add_error("provider", f"'{provider}' is not a {channel} provider; use {shown}.")
             return cleaned
+        for name, problems in integration_settings_errors(settings).items():
+            detail = name.partition(".")[2]
+            self.add_error("settings", [f"{detail}: {problem}" for problem in problems])
         credentials = cleaned.get("credentials")
         if credentials is None:
             credentials = self.instance.credentials if self.instance.pk else {}

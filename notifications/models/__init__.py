@@ -19,6 +19,7 @@ from notifications.models.deliveries import (
     Notification,
     NotificationStatus,
 )
+from notifications.models.governance import Throttle
 from notifications.models.subscribers import Subscriber, Topic, TopicSubscription
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Subscriber",
     "Template",
     "TemplateVariant",
+    "Throttle",
     "Topic",
     "TopicSubscription",
     "Workflow",

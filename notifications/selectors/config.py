@@ -1,4 +1,4 @@
-"""Reads of the configuration rows: templates, workflows, routes, integrations.
+"""Reads of the configuration rows: templates, workflows, routes, integrations, throttles.
 
 Nothing here is cached beyond one call, so a change made through the API or the admin is
 effective on the very next event.
@@ -14,6 +14,7 @@ from notifications.models import (
     Route,
     Template,
     TemplateVariant,
+    Throttle,
     Workflow,
     WorkflowStep,
 )
@@ -113,3 +114,20 @@ def integration_list(*, channel: str | None = None) -> QuerySet[Integration]:
 def integration_get(*, integration_id: int) -> Integration | None:
     """The integration with this id, or None."""
     return Integration.objects.filter(pk=integration_id).first()
+
+
+def throttle_list(
+    *, channel: str | None = None, workflow_key: str | None = None
+) -> QuerySet[Throttle]:
+    """Throttles, optionally only those of one channel or one workflow."""
+    queryset = Throttle.objects.all()
+    if channel:
+        queryset = queryset.filter(channel=channel)
+    if workflow_key:
+        queryset = queryset.filter(workflow_key=workflow_key)
+    return queryset
+
+
+def throttle_get(*, key: str) -> Throttle | None:
+    """The throttle `key`, or None."""
+    return Throttle.objects.filter(key=key).first()

@@ -1,4 +1,4 @@
-"""API routes: config (templates, workflows, routes, integrations)."""
+"""API routes: config (templates, workflows, routes, integrations, throttles)."""
 
 from django.urls import path
 
@@ -9,6 +9,8 @@ from notifications.api.views.config import (
     RouteListView,
     TemplateDetailView,
     TemplateListView,
+    ThrottleDetailView,
+    ThrottleListView,
     WorkflowDetailView,
     WorkflowListView,
 )
@@ -26,4 +28,6 @@ urlpatterns = [
         IntegrationDetailView.as_view(),
         name="integration-detail",
     ),
+    path("throttles", ThrottleListView.as_view(), name="throttle-list"),
+    path("throttles/<str:key>", ThrottleDetailView.as_view(), name="throttle-detail"),
 ]

@@ -19,8 +19,9 @@ from notifications.rendering.batch import SUBSCRIBER_FIELDS
 
 PROVIDER = "in_app"
 # What the batch claim reads besides the delivery: the recipient, for rendering.
-_CLAIM_COLUMNS = "d.id, d.notification_id, d.subscriber_id, d.template_key, d.digest_key, " + (
-    ", ".join(f"s.{name}" for name in SUBSCRIBER_FIELDS)
+_CLAIM_COLUMNS = (
+    "d.id, d.notification_id, d.subscriber_id, d.priority, d.template_key, d.digest_key, "
+    + (", ".join(f"s.{name}" for name in SUBSCRIBER_FIELDS))
 )
 _CLAIM_JOINS = f"LEFT JOIN {Subscriber._meta.db_table} s ON s.id = d.subscriber_id"
 _INBOX_COLUMNS = ("subscriber_id", "delivery_id", "notification_id", "title", "body", "cta_url",
@@ -48,13 +49,20 @@ def send_in_app(delivery_ids: Sequence[int]) -> dict:
             return {}
         batch = BatchPreparer(delivery_ids=[row[0] for row in claimed], channel=Channel.IN_APP)
         batch.load_notifications({row[1] for row in claimed})
-        inbox, sent, dead, skipped = [], [], [], []
-        for pk, notification_id, subscriber_pk, template_key, digest_key, *person in claimed:
+        inbox, sent, dead, skipped, ready = [], [], [], [], []
+        for row in claimed:
+            reason = batch.skip_reason(delivery_id=row[0], subscriber_pk=row[2])
+            if reason:
+                skipped.append((row[0], reason))
+            else:
+                ready.append(row)
+        # The batch's throttle check: one Redis round trip.
+        throttled = batch.throttled([(row[0], row[2], row[1], row[3]) for row in ready])
+        for pk, notification_id, subscriber_pk, _, template_key, digest_key, *person in ready:
             if pk in batch.absorbed:
                 continue
-            reason = batch.skip_reason(delivery_id=pk, subscriber_pk=subscriber_pk)
-            if reason:
-                skipped.append((pk, reason))
+            if pk in throttled:
+                skipped.append((pk, throttled[pk]))
                 continue
             try:
                 message, variant = batch.message(

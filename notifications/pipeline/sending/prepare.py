@@ -15,6 +15,7 @@ from django.db import connection
 
 from connectors.base import PermanentError, RenderedMessage
 from notifications.models import InboxMessage, Notification, WorkflowStep
+from notifications.pipeline.governance import ThrottleCheck, ThrottleGate
 from notifications.pipeline.state import DELIVERY_TABLE, NOTIFICATION_TABLE, deliveries_digest_into
 from notifications.rendering import Renderer
 
@@ -64,6 +65,7 @@ class BatchPreparer:
     # Deliveries merged into a digest sent earlier in this batch.
     absorbed: set[int] = field(default_factory=set)
     _unmet: set[int] | None = None
+    _throttles: ThrottleGate | None = None
 
     def load_notifications(self, notification_ids: Iterable) -> None:
         """Load the batch's notifications in one query."""
@@ -85,6 +87,28 @@ class BatchPreparer:
         if delivery_id in self._unmet:
             return SKIP_CONDITION
         return ""
+
+    def throttled(
+        self, deliveries: Sequence[tuple[int, int | None, object, str]]
+    ) -> dict[int, str]:
+        """Count deliveries against the channel's throttles: id → skip reason of those over.
+
+        `deliveries` are (id, subscriber pk, notification id, priority), about to be sent.
+        """
+        if self._throttles is None:
+            self._throttles = ThrottleGate(channel=self.channel)
+        if not deliveries or not self._throttles.throttles:
+            return {}
+        checks = [
+            ThrottleCheck(
+                delivery_id=pk,
+                subscriber_pk=subscriber_pk,
+                workflow_id=self.notification(notification_id).workflow_id,
+                priority=priority,
+            )
+            for pk, subscriber_pk, notification_id, priority in deliveries
+        ]
+        return self._throttles.over(checks)
 
     def message(
         self,

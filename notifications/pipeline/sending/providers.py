@@ -28,10 +28,12 @@ from notifications.pipeline.circuit import (
     circuit_record_success,
 )
 from notifications.pipeline.dispatch import deliveries_dispatch
+from notifications.pipeline.governance import ProviderPacer
 from notifications.pipeline.retry import failure_decide
 from notifications.pipeline.sending.prepare import BatchPreparer, ConfigurationError
 from notifications.pipeline.sending.windows import deliveries_hold_outside_windows
 from notifications.pipeline.state import (
+    deliveries_release_queued,
     delivery_claim,
     delivery_mark_failed,
     delivery_mark_sent,
@@ -45,6 +47,7 @@ logger = logging.getLogger(__name__)
 # Batch outcomes besides the statuses deliveries end in.
 DEFERRED = "deferred"  # every provider's circuit is open; back to waiting, no attempt spent
 HANDED_BACK = "handed_back"  # not started within the time budget; sent by a new task
+RATE_LIMITED = "rate_limited"  # the integration's rate limit is reached; rescheduled
 
 
 @dataclass
@@ -58,6 +61,9 @@ class ProviderPool:
     # bounded by SEND_BATCH_TIME_BUDGET_SECONDS, so a circuit opened elsewhere is seen soon).
     _open: dict[int, bool] = field(default_factory=dict)
     _reset: set[int] = field(default_factory=set)
+    pacer: ProviderPacer = field(default_factory=ProviderPacer)
+    # The integration whose bucket the last send found empty.
+    exhausted: Integration | None = None
 
     def is_open(self, integration: Integration) -> bool:
         if integration.pk not in self._open:
@@ -77,6 +83,10 @@ class ProviderPool:
         if opened:
             self._open[integration.pk] = True
         return opened
+
+    def chosen(self, attempt: int) -> Integration | None:
+        """The integration an attempt goes to: the first candidate whose circuit is closed."""
+        return next((i for i in self.candidates(attempt) if not self.is_open(i)), None)
 
     def candidates(self, attempt: int) -> list[Integration]:
         """Integrations to try for this attempt: rotate on retries so failover happens."""
@@ -123,16 +133,20 @@ def send_via_providers(delivery_ids: Sequence[int], channel: str) -> dict:
     batch = BatchPreparer(delivery_ids=delivery_ids, channel=channel)
     refs = list(
         Delivery.objects.filter(pk__in=list(delivery_ids)).values_list(
-            "notification_id", "subscriber_id"
+            "pk", "notification_id", "subscriber_id", "attempts"
         )
     )
-    batch.load_notifications({n for n, _ in refs})
-    subscribers = Subscriber.objects.in_bulk([s for _, s in refs if s is not None])
+    batch.load_notifications({n for _, n, _, _ in refs})
+    subscribers = Subscriber.objects.in_bulk([s for _, _, s, _ in refs if s is not None])
+    attempts = {pk: tried for pk, _, _, tried in refs}
+    released: set[int] = set()
     with ExitStack() as stack:
         pool = ProviderPool(
             integrations=integrations_in_failover_order(channel=channel), stack=stack
         )
         for position, delivery_id in enumerate(delivery_ids):
+            if delivery_id in released:
+                continue
             if time.monotonic() - started > settings.SEND_BATCH_TIME_BUDGET_SECONDS:
                 # A slow provider must not hold this worker: hand the rest to a new task.
                 rest = list(delivery_ids[position:])
@@ -147,12 +161,33 @@ def send_via_providers(delivery_ids: Sequence[int], channel: str) -> dict:
             delivery.subscriber = subscribers.get(delivery.subscriber_id)
             outcome = _send_one(delivery, channel, pool, batch, schema)
             counts[outcome] += 1
+            if outcome == RATE_LIMITED:
+                rest = [pk for pk in delivery_ids[position + 1 :] if pk not in released]
+                moved = _release_rest(delivery, rest, attempts, pool)
+                released.update(moved)
+                counts[RATE_LIMITED] += len(moved)
     return dict(counts)
+
+
+def _release_rest(delivery, rest: Sequence[int], attempts: dict[int, int], pool) -> list[int]:
+    """The bucket of `pool.exhausted` is empty: reschedule `delivery` (claimed) and, in one
+    statement, the batch's other deliveries bound for that integration, slots one interval
+    apart; returns the ids of those others."""
+    integration = pool.exhausted
+    bound = [pk for pk in rest if pk in attempts and pool.chosen(attempts[pk] + 1) == integration]
+    delays = pool.pacer.release_delays(integration, 1 + len(bound))
+    detail = pool.pacer.waiting_detail(integration)
+    delivery_release(delivery=delivery, detail=detail, delay_seconds=delays[0])
+    return deliveries_release_queued(delivery_ids=bound, delays=delays[1:], detail=detail)
 
 
 def _send_one(delivery, channel, pool, batch: BatchPreparer, schema) -> str:
     """Render and send one claimed delivery; returns its new status (or DEFERRED)."""
     reason = batch.skip_reason(delivery_id=delivery.pk, subscriber_pk=delivery.subscriber_id)
+    if not reason:
+        reason = batch.throttled(
+            [(delivery.pk, delivery.subscriber_id, delivery.notification_id, delivery.priority)]
+        ).get(delivery.pk, "")
     if reason:
         delivery_skip(delivery=delivery, detail=reason)
         return DeliveryStatus.SKIPPED
@@ -172,6 +207,9 @@ def _send_one(delivery, channel, pool, batch: BatchPreparer, schema) -> str:
             delay_seconds=settings.CIRCUIT_BREAKER_COOLDOWN_SECONDS,
         )
         return DEFERRED
+    if not pool.pacer.take(integration):
+        pool.exhausted = integration
+        return RATE_LIMITED
     variant = ""
     try:
         message, variant = batch.message(

@@ -123,7 +123,8 @@ def delivery_release(*, delivery: Delivery, detail: str, delay_seconds: float) -
 
 
 def deliveries_hold(*, holds: Sequence[tuple[int, datetime, str]]) -> list[int]:
-    """Queued deliveries that must wait (quiet hours, send window) → pending until their time.
+    """Queued deliveries not yet claimed that must wait (quiet hours, a send window, a
+    provider's rate limit) → pending until their time.
 
     `holds` are (id, until, why); no attempt is spent; the sweeper wakes them. Returns the ids
     moved (a delivery another worker holds or has claimed is left alone).
@@ -134,6 +135,7 @@ def deliveries_hold(*, holds: Sequence[tuple[int, datetime, str]]) -> list[int]:
         [pk for pk, _, _ in holds],
         from_statuses=[S.QUEUED],
         to_status=S.PENDING,
+        set_values={"dispatched_at": None},
         row_values={
             "next_attempt_at": [until for _, until, _ in holds],
             "detail": [why for _, _, why in holds],
@@ -141,6 +143,19 @@ def deliveries_hold(*, holds: Sequence[tuple[int, datetime, str]]) -> list[int]:
         skip_locked=True,
     )
     return [row[0] for row in rows]
+
+
+def deliveries_release_queued(
+    *, delivery_ids: Sequence[int], delays: Sequence[float], detail: str
+) -> list[int]:
+    """Queued deliveries not yet claimed → pending, each due after its own delay (seconds)."""
+    now = timezone.now()
+    return deliveries_hold(
+        holds=[
+            (pk, now + timedelta(seconds=delay), detail)
+            for pk, delay in zip(delivery_ids, delays, strict=True)
+        ]
+    )
 
 
 def delivery_skip(*, delivery: Delivery, detail: str) -> bool:

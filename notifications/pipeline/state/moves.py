@@ -15,6 +15,8 @@ NEW = ""
 MOVES: dict[str, frozenset[str]] = {
     NEW: frozenset({S.PENDING, S.QUEUED, S.SKIPPED}),
     S.PENDING: frozenset({S.QUEUED, S.DIGESTED, S.SKIPPED}),
+    # queued → pending: not yet claimed, made to wait (quiet hours, a send window, a
+    # provider's rate limit).
     S.QUEUED: frozenset({S.QUEUED, S.PENDING, S.SENDING, S.SENT, S.DEAD, S.SKIPPED, S.DIGESTED}),
     S.SENDING: frozenset({S.SENT, S.FAILED, S.DEAD, S.PENDING, S.SKIPPED, S.QUEUED}),
     S.FAILED: frozenset({S.QUEUED}),

@@ -1,4 +1,4 @@
-"""Writes of the configuration rows: templates, workflows, routes, integrations.
+"""Writes of the configuration rows: templates, workflows, routes, integrations, throttles.
 
 Every write runs in one transaction and validates what the API contract promises, raising
 an `ApplicationError` (`validation_error` with `fields`, a conflict, or not found) so that
@@ -29,6 +29,7 @@ from notifications.services.config.common import (
 from notifications.services.config.integrations import (
     integration_create,
     integration_delete,
+    integration_settings_errors,
     integration_update,
 )
 from notifications.services.config.routes import route_create, route_delete, route_update
@@ -36,6 +37,11 @@ from notifications.services.config.templates import (
     template_create,
     template_delete,
     template_upsert,
+)
+from notifications.services.config.throttles import (
+    throttle_create,
+    throttle_delete,
+    throttle_replace,
 )
 from notifications.services.config.workflows import (
     workflow_create,
@@ -60,6 +66,7 @@ __all__ = [
     "event_validator",
     "integration_create",
     "integration_delete",
+    "integration_settings_errors",
     "integration_update",
     "key_validator",
     "locale_validator",
@@ -69,6 +76,9 @@ __all__ = [
     "template_create",
     "template_delete",
     "template_upsert",
+    "throttle_create",
+    "throttle_delete",
+    "throttle_replace",
     "workflow_create",
     "workflow_delete",
     "workflow_replace",

@@ -10,6 +10,7 @@ from django.db import transaction
 from connectors.base import ConfigError
 from connectors.registry import UnknownProvider, get_connector_class, providers_for
 from notifications.models import Channel, Integration
+from notifications.pipeline.governance import rate_limit_errors
 from notifications.services.config.common import Fields, _invalid, _lock, _set_given
 
 _INTEGRATION_FIELDS = frozenset({"channel", "provider", "name", "settings", "credentials"})
@@ -29,6 +30,11 @@ def _config_fields(
             field = f"settings.{name}"
         fields.setdefault(field, []).extend(messages)
     return fields
+
+
+def integration_settings_errors(settings: Mapping[str, Any]) -> Fields:
+    """Problems with the settings every integration may carry (its rate limit)."""
+    return rate_limit_errors(settings)
 
 
 def _integration_validate(
@@ -53,6 +59,8 @@ def _integration_validate(
         connector = None
     if connector is None or connector.channel != channel:
         errors["provider"] = [f"'{provider}' is not a {channel} provider; use one of: {shown}."]
+    if isinstance(settings, Mapping):
+        errors.update(integration_settings_errors(settings))
     if errors:
         raise _invalid(errors)
     try:

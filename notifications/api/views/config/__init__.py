@@ -1,4 +1,5 @@
-"""Configuration API: templates, workflows, routes and provider integrations, one module each.
+"""Configuration API: templates, workflows, routes, provider integrations and throttles,
+one module each.
 
 Thin views: validate the body's shape, call one service or selector, serialise the result.
 """
@@ -6,6 +7,7 @@ Thin views: validate the body's shape, call one service or selector, serialise t
 from notifications.api.views.config.integrations import IntegrationDetailView, IntegrationListView
 from notifications.api.views.config.routes import RouteDetailView, RouteListView
 from notifications.api.views.config.templates import TemplateDetailView, TemplateListView
+from notifications.api.views.config.throttles import ThrottleDetailView, ThrottleListView
 from notifications.api.views.config.workflows import WorkflowDetailView, WorkflowListView
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "RouteListView",
     "TemplateDetailView",
     "TemplateListView",
+    "ThrottleDetailView",
+    "ThrottleListView",
     "WorkflowDetailView",
     "WorkflowListView",
 ]
