@@ -7,6 +7,7 @@ data it was rendered with.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -15,12 +16,22 @@ from jinja2 import TemplateError
 
 from connectors.base import RenderedMessage
 from notifications.models import Channel
-from notifications.rendering.sandbox import compile_template
+from notifications.rendering.limits import Budget, RenderLimitExceeded
+from notifications.rendering.sandbox import compile_template, render_chunks
 from notifications.rendering.text import html_to_text
 
 
 class RenderError(Exception):
     """A template failed at render time; the message names the template, never the data."""
+
+
+class RenderLimitError(RenderError):
+    """A template went over a render limit (time, size, width); the message names the limit."""
+
+
+def limit_message(exc: RenderLimitExceeded) -> str:
+    """The reason a render limit stopped a template, naming the setting where there is one."""
+    return f"{exc.message} ({exc.limit})" if exc.limit else str(exc.message)
 
 
 def _context_strings(value: Any, found: set[str], depth: int = 0) -> None:
@@ -54,7 +65,7 @@ def _safe_message(exc: BaseException, context: Mapping[str, Any]) -> str:
     return message[:200]
 
 
-def _template_line(exc: BaseException) -> int | None:
+def template_line(exc: BaseException) -> int | None:
     """The template line an exception was raised from (Jinja rewrites tracebacks to it)."""
     line = None
     for frame in traceback.extract_tb(exc.__traceback__):
@@ -64,16 +75,32 @@ def _template_line(exc: BaseException) -> int | None:
 
 
 def _render(
-    source: str, *, html: bool, context: dict[str, Any], template_key: str, field: str
+    source: str,
+    *,
+    html: bool,
+    context: dict[str, Any],
+    template_key: str,
+    field: str,
+    budget: Budget,
 ) -> str:
     if not source:
         return ""
     try:
-        return compile_template(source, html).render(context)
+        started = time.monotonic()
+        template = compile_template(source, html)
+        # Compiling (once per source and process) is not the template's own time.
+        budget.pause(time.monotonic() - started)
+        return render_chunks(template, context, budget)
+    except RenderLimitExceeded as exc:
+        line = template_line(exc)
+        where = f"{field}, line {line}" if line else field
+        raise RenderLimitError(
+            f"Template '{template_key}' ({where}) is over a render limit: {limit_message(exc)}"
+        ) from None
     except RecursionError:
         problem = "too deeply nested"
     except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
-        line = getattr(exc, "lineno", None) or _template_line(exc)
+        line = getattr(exc, "lineno", None) or template_line(exc)
         where = f"{field}, line {line}" if line else field
         problem = f"{type(exc).__name__}: {_safe_message(exc, context)}"
         raise RenderError(
@@ -102,12 +129,26 @@ def render_message(*, template, variant, context: Mapping[str, Any]) -> Rendered
         if variant.body:
             body_source, body_field = variant.body, f"variant '{variant.name}' body"
 
+    # One budget for the whole message: its time, and its output cap across every field.
+    budget = Budget(channel=template.channel)
     subject = _render(
-        subject_source, html=False, context=values, template_key=key, field=subject_field
+        subject_source,
+        html=False,
+        context=values,
+        template_key=key,
+        field=subject_field,
+        budget=budget,
     )
-    body = _render(body_source, html=html, context=values, template_key=key, field=body_field)
+    body = _render(
+        body_source, html=html, context=values, template_key=key, field=body_field, budget=budget
+    )
     cta_url = _render(
-        template.cta_url, html=False, context=values, template_key=key, field="cta_url"
+        template.cta_url,
+        html=False,
+        context=values,
+        template_key=key,
+        field="cta_url",
+        budget=budget,
     ).strip()
     # A subject is one line (an email header, a push title): newlines from data never split it.
     subject = " ".join(subject.split())
