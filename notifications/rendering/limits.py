@@ -23,7 +23,7 @@ TIME_SETTING = "RENDER_TIME_BUDGET_SECONDS"
 # How many steps a size estimate walks between two looks at the clock.
 _CLOCK_EVERY = 4096
 # A render gets at most this many times its CPU budget in wall-clock time.
-_WALL_FACTOR = 3
+_WALL_FACTOR = 2
 
 
 _RENDER_SETTINGS = (
