@@ -7,7 +7,6 @@ data it was rendered with.
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -74,42 +73,54 @@ def template_line(exc: BaseException) -> int | None:
     return line
 
 
-def _render(
-    source: str,
-    *,
-    html: bool,
-    context: dict[str, Any],
-    template_key: str,
-    field: str,
-    budget: Budget,
-) -> str:
-    if not source:
-        return ""
-    try:
-        started = time.monotonic()
-        template = compile_template(source, html)
-        # Compiling (once per source and process) is not the template's own time.
-        budget.pause(time.monotonic() - started)
-        return render_chunks(template, context, budget)
-    except RenderLimitExceeded as exc:
+def _failure(exc: BaseException, *, context: dict[str, Any], template_key: str, field: str):
+    """The RenderError for an exception raised while compiling or rendering one field."""
+    if isinstance(exc, RenderLimitExceeded):
         line = template_line(exc)
         where = f"{field}, line {line}" if line else field
-        raise RenderLimitError(
+        return RenderLimitError(
             f"Template '{template_key}' ({where}) is over a render limit: {limit_message(exc)}"
-        ) from None
-    except RecursionError:
+        )
+    if isinstance(exc, RecursionError):
         problem = "too deeply nested"
-    except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+    elif isinstance(exc, TemplateError | TypeError | ValueError | ArithmeticError):
         line = getattr(exc, "lineno", None) or template_line(exc)
         where = f"{field}, line {line}" if line else field
         problem = f"{type(exc).__name__}: {_safe_message(exc, context)}"
-        raise RenderError(
-            f"Template '{template_key}' ({where}) could not be rendered: {problem}"
-        ) from None
-    except Exception as exc:
+        return RenderError(f"Template '{template_key}' ({where}) could not be rendered: {problem}")
+    else:
         # Anything else should not escape the sandbox; its text may hold data, so drop it.
         problem = type(exc).__name__
-    raise RenderError(f"Template '{template_key}' ({field}) could not be rendered: {problem}")
+    return RenderError(f"Template '{template_key}' ({field}) could not be rendered: {problem}")
+
+
+class _Field:
+    """One field of a message to render: its source compiled (before the clock starts)."""
+
+    __slots__ = ("compiled", "name")
+
+    def __init__(
+        self, source: str, *, html: bool, context: dict[str, Any], template_key: str, name: str
+    ) -> None:
+        self.name = name
+        self.compiled = None
+        if source:
+            try:
+                self.compiled = compile_template(source, html)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a RenderError
+                raise _failure(
+                    exc, context=context, template_key=template_key, field=name
+                ) from None
+
+    def render(self, *, context: dict[str, Any], template_key: str, budget: Budget) -> str:
+        if self.compiled is None:
+            return ""
+        try:
+            return render_chunks(self.compiled, context, budget)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a RenderError
+            raise _failure(
+                exc, context=context, template_key=template_key, field=self.name
+            ) from None
 
 
 def render_message(*, template, variant, context: Mapping[str, Any]) -> RenderedMessage:
@@ -129,27 +140,20 @@ def render_message(*, template, variant, context: Mapping[str, Any]) -> Rendered
         if variant.body:
             body_source, body_field = variant.body, f"variant '{variant.name}' body"
 
+    fields = [
+        _Field(source, html=is_html, context=values, template_key=key, name=name)
+        for source, is_html, name in (
+            (subject_source, False, subject_field),
+            (body_source, html, body_field),
+            (template.cta_url, False, "cta_url"),
+        )
+    ]
     # One budget for the whole message: its time, and its output cap across every field.
     budget = Budget(channel=template.channel)
-    subject = _render(
-        subject_source,
-        html=False,
-        context=values,
-        template_key=key,
-        field=subject_field,
-        budget=budget,
+    subject, body, cta_url = (
+        part.render(context=values, template_key=key, budget=budget) for part in fields
     )
-    body = _render(
-        body_source, html=html, context=values, template_key=key, field=body_field, budget=budget
-    )
-    cta_url = _render(
-        template.cta_url,
-        html=False,
-        context=values,
-        template_key=key,
-        field="cta_url",
-        budget=budget,
-    ).strip()
+    cta_url = cta_url.strip()
     # A subject is one line (an email header, a push title): newlines from data never split it.
     subject = " ".join(subject.split())
     payload = values["payload"]

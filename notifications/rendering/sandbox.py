@@ -105,6 +105,20 @@ class _CodeGenerator(CodeGenerator):
         size = int(node.node.value)
         self.writeline(f"environment.clarion_tick(context, {size})", node)
 
+    # Output straight into the message (no buffer) is counted as it is yielded; a string
+    # there skips `finalize`, which is only needed to size anything else before str() runs.
+    def _output_child_pre(self, node: nodes.Expr, frame, finalize) -> None:
+        if frame.buffer is not None:
+            return super()._output_child_pre(node, frame, finalize)
+        super()._output_child_pre(node, frame, finalize._replace(src=None))
+        self.write("(clarion_out if (clarion_out := ")
+
+    def _output_child_post(self, node: nodes.Expr, frame, finalize) -> None:
+        if frame.buffer is not None:
+            return super()._output_child_post(node, frame, finalize)
+        self.write(").__class__ is str else environment.finalize(context, clarion_out))")
+        super()._output_child_post(node, frame, finalize._replace(src=None))
+
     def visit_Concat(self, node: nodes.Concat, frame) -> None:
         # `a ~ b`: sized before it is joined.
         if frame.eval_ctx.volatile:
@@ -455,15 +469,17 @@ def render_chunks(template: Template, values: dict[str, Any], budget: Budget) ->
     context = template.new_context(values)
     setattr(context, BUDGET_ATTRIBUTE, budget)
     parts: list[str] = []
-    cap = budget.output_cap
+    append = parts.append
+    size, cap = budget.output, budget.output_cap
     try:
         for chunk in template.root_render_func(context):
-            budget.output += len(chunk)
-            if budget.output > cap:
+            size += len(chunk)
+            if size > cap:
                 raise budget.output_exceeded()
-            parts.append(chunk)
+            append(chunk)
     except Exception:
         template.environment.handle_exception()
+    budget.output = size
     return "".join(parts)
 
 
