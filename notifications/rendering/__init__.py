@@ -2,10 +2,11 @@
 
 Templates are written by tenants' operators and marketers, so they are untrusted code: they
 run in Jinja2's `ImmutableSandboxedEnvironment` (`sandbox`), see only `payload`, `subscriber`
-and `actor` (`validation`), and fail loudly on anything undefined. `selection` picks the
-template for a locale and the A/B variant for a subscriber, `render` turns them into a
-channel-neutral `RenderedMessage`, `batch` renders a batch of deliveries with one cache, and
-`text` writes the plain-text part of an HTML email.
+and `actor` (`validation`), fail loudly on anything undefined, and run within a budget of time,
+size and argument widths (`limits`), checked on save by a trial render and enforced at every
+send. `selection` picks the template for a locale and the A/B variant for a subscriber,
+`render` turns them into a channel-neutral `RenderedMessage`, `batch` renders a batch of
+deliveries with one cache, and `text` writes the plain-text part of an HTML email.
 
 https://jinja.palletsprojects.com/en/stable/sandbox/
 """
@@ -16,13 +17,15 @@ from notifications.rendering.batch import (
     subscriber_context,
     subscriber_context_from_row,
 )
-from notifications.rendering.render import RenderError, render_message
+from notifications.rendering.render import RenderError, RenderLimitError, render_message
 from notifications.rendering.sandbox import MAX_POWER_BITS, MAX_REPEAT_LENGTH
 from notifications.rendering.selection import choose_variant, select_template
 from notifications.rendering.text import html_to_text
 from notifications.rendering.validation import (
     CHANNELS,
     CONTEXT_NAMES,
+    TemplateCheck,
+    template_check,
     template_errors,
     template_uses_subscriber,
 )
@@ -34,6 +37,7 @@ __all__ = [
     "MAX_REPEAT_LENGTH",
     "SUBSCRIBER_FIELDS",
     "RenderError",
+    "RenderLimitError",
     "Renderer",
     "choose_variant",
     "html_to_text",
@@ -41,6 +45,8 @@ __all__ = [
     "select_template",
     "subscriber_context",
     "subscriber_context_from_row",
+    "TemplateCheck",
+    "template_check",
     "template_errors",
     "template_uses_subscriber",
 ]

@@ -82,14 +82,15 @@ class Renderer:
 
     Each template key (all locales, with variants) is loaded once. A template that does not
     mention `subscriber` renders the same for everyone with the same variant, so it is
-    rendered once per notification and variant, not once per recipient.
+    rendered once per notification and variant, not once per recipient — and a failure to
+    render it is kept too, so a template over its time budget costs the batch that time once.
     """
 
     default_locale: str = field(default_factory=lambda: settings.CLARION_DEFAULT_LOCALE)
     _templates: dict[str, list[Template]] = field(default_factory=dict)
     _personal: dict[int, bool] = field(default_factory=dict)
     _variants: dict[int, list] = field(default_factory=dict)
-    _shared: dict[tuple, RenderedMessage] = field(default_factory=dict)
+    _shared: dict[tuple, RenderedMessage | RenderError] = field(default_factory=dict)
 
     def templates(self, key: str) -> list[Template]:
         """Every locale of a template key, with its variants (loaded once per batch)."""
@@ -137,9 +138,17 @@ class Renderer:
         if shareable and not self._is_personal(template, variants):
             cache_key = (template.pk, name, notification.pk)
             if cache_key in self._shared:
-                return self._shared[cache_key], name
+                shared = self._shared[cache_key]
+                if isinstance(shared, RenderError):
+                    raise type(shared)(str(shared))
+                return shared, name
         context = {"payload": payload, "subscriber": subscriber, "actor": notification.actor or {}}
-        message = render_message(template=template, variant=variant, context=context)
+        try:
+            message = render_message(template=template, variant=variant, context=context)
+        except RenderError as exc:
+            if cache_key is not None:
+                self._shared[cache_key] = exc
+            raise
         if cache_key is not None:
             self._shared[cache_key] = message
         return message, name

@@ -15,13 +15,23 @@ from jinja2 import TemplateError
 
 from connectors.base import RenderedMessage
 from notifications.models import Channel
+from notifications.rendering.limits import Budget, RenderLimitExceeded
 from notifications.rendering.links import link_error
-from notifications.rendering.sandbox import compile_template
+from notifications.rendering.sandbox import compile_template, render_chunks
 from notifications.rendering.text import html_to_text
 
 
 class RenderError(Exception):
     """A template failed at render time; the message names the template, never the data."""
+
+
+class RenderLimitError(RenderError):
+    """A template went over a render limit (time, size, width); the message names the limit."""
+
+
+def limit_message(exc: RenderLimitExceeded) -> str:
+    """The reason a render limit stopped a template, naming the setting where there is one."""
+    return f"{exc.message} ({exc.limit})" if exc.limit else str(exc.message)
 
 
 def _context_strings(value: Any, found: set[str], depth: int = 0) -> None:
@@ -55,7 +65,7 @@ def _safe_message(exc: BaseException, context: Mapping[str, Any]) -> str:
     return message[:200]
 
 
-def _template_line(exc: BaseException) -> int | None:
+def template_line(exc: BaseException) -> int | None:
     """The template line an exception was raised from (Jinja rewrites tracebacks to it)."""
     line = None
     for frame in traceback.extract_tb(exc.__traceback__):
@@ -64,26 +74,54 @@ def _template_line(exc: BaseException) -> int | None:
     return line
 
 
-def _render(
-    source: str, *, html: bool, context: dict[str, Any], template_key: str, field: str
-) -> str:
-    if not source:
-        return ""
-    try:
-        return compile_template(source, html).render(context)
-    except RecursionError:
+def _failure(exc: BaseException, *, context: dict[str, Any], template_key: str, field: str):
+    """The RenderError for an exception raised while compiling or rendering one field."""
+    if isinstance(exc, RenderLimitExceeded):
+        line = template_line(exc)
+        where = f"{field}, line {line}" if line else field
+        return RenderLimitError(
+            f"Template '{template_key}' ({where}) is over a render limit: {limit_message(exc)}"
+        )
+    if isinstance(exc, RecursionError):
         problem = "too deeply nested"
-    except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
-        line = getattr(exc, "lineno", None) or _template_line(exc)
+    elif isinstance(exc, TemplateError | TypeError | ValueError | ArithmeticError):
+        line = getattr(exc, "lineno", None) or template_line(exc)
         where = f"{field}, line {line}" if line else field
         problem = f"{type(exc).__name__}: {_safe_message(exc, context)}"
-        raise RenderError(
-            f"Template '{template_key}' ({where}) could not be rendered: {problem}"
-        ) from None
-    except Exception as exc:
+        return RenderError(f"Template '{template_key}' ({where}) could not be rendered: {problem}")
+    else:
         # Anything else should not escape the sandbox; its text may hold data, so drop it.
         problem = type(exc).__name__
-    raise RenderError(f"Template '{template_key}' ({field}) could not be rendered: {problem}")
+    return RenderError(f"Template '{template_key}' ({field}) could not be rendered: {problem}")
+
+
+class _Field:
+    """One field of a message to render: its source compiled (before the clock starts)."""
+
+    __slots__ = ("compiled", "name")
+
+    def __init__(
+        self, source: str, *, html: bool, context: dict[str, Any], template_key: str, name: str
+    ) -> None:
+        self.name = name
+        self.compiled = None
+        if source:
+            try:
+                self.compiled = compile_template(source, html)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a RenderError
+                raise _failure(
+                    exc, context=context, template_key=template_key, field=name
+                ) from None
+
+    def render(self, *, context: dict[str, Any], template_key: str, budget: Budget) -> str:
+        if self.compiled is None:
+            return ""
+        try:
+            return render_chunks(self.compiled, context, budget)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a RenderError
+            raise _failure(
+                exc, context=context, template_key=template_key, field=self.name
+            ) from None
 
 
 def render_message(*, template, variant, context: Mapping[str, Any]) -> RenderedMessage:
@@ -103,13 +141,20 @@ def render_message(*, template, variant, context: Mapping[str, Any]) -> Rendered
         if variant.body:
             body_source, body_field = variant.body, f"variant '{variant.name}' body"
 
-    subject = _render(
-        subject_source, html=False, context=values, template_key=key, field=subject_field
+    fields = [
+        _Field(source, html=is_html, context=values, template_key=key, name=name)
+        for source, is_html, name in (
+            (subject_source, False, subject_field),
+            (body_source, html, body_field),
+            (template.cta_url, False, "cta_url"),
+        )
+    ]
+    # One budget for the whole message: its time, and its output cap across every field.
+    budget = Budget(channel=template.channel)
+    subject, body, cta_url = (
+        part.render(context=values, template_key=key, budget=budget) for part in fields
     )
-    body = _render(body_source, html=html, context=values, template_key=key, field=body_field)
-    cta_url = _render(
-        template.cta_url, html=False, context=values, template_key=key, field="cta_url"
-    ).strip()
+    cta_url = cta_url.strip()
     if cta_url and (problem := link_error(cta_url)):
         raise RenderError(f"Template '{key}' (cta_url) could not be rendered: {problem}")
     # A subject is one line (an email header, a push title): newlines from data never split it.

@@ -47,6 +47,25 @@ SEND_WINDOW_CLOCK_OFFSET_SECONDS = env.float("SEND_WINDOW_CLOCK_OFFSET_SECONDS",
 
 IDEMPOTENCY_RETRY_AFTER_SECONDS = 1
 
+# Bounded rendering of tenant templates (sends, previews and the trial render on save).
+# A render that goes over a limit fails: 400 on save, the delivery dead at send.
+# Wall-clock time one message (all its fields) may take to render.
+RENDER_TIME_BUDGET_SECONDS = env.float("RENDER_TIME_BUDGET_SECONDS", default=0.5)
+# Characters one rendered message (subject, body and link together) may have, by channel.
+RENDER_MAX_OUTPUT = {
+    "email": env.int("RENDER_MAX_OUTPUT_EMAIL", default=262_144),
+    "sms": env.int("RENDER_MAX_OUTPUT_SMS", default=1_600),
+    "push": env.int("RENDER_MAX_OUTPUT_PUSH", default=4_096),
+    "chat": env.int("RENDER_MAX_OUTPUT_CHAT", default=40_000),
+    "in_app": env.int("RENDER_MAX_OUTPUT_IN_APP", default=16_384),
+}
+# Characters a render may build in all (concatenations, formatting, joins, output into
+# macros and blocks), whether output or not.
+RENDER_MAX_BUILD_CHARS = env.int("RENDER_MAX_BUILD_CHARS", default=4_000_000)
+# The largest width, precision or count a template may pass to something that allocates
+# it (center, indent, ljust, '%10s', '{:>10}', tojson indent, batch, slice).
+RENDER_MAX_WIDTH = env.int("RENDER_MAX_WIDTH", default=1_000)
+
 CELERY_BEAT_SCHEDULE = {
     "deliveries-sweep": {
         "task": "notifications.deliveries_sweep",

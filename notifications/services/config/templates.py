@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from notifications.models import Channel, StepType, Template, TemplateVariant, WorkflowStep
-from notifications.rendering import template_errors
+from notifications.rendering import template_check
 from notifications.services.config.common import (
     KEY_MAX_LENGTH,
     MAX_VARIANTS,
@@ -21,6 +21,7 @@ from notifications.services.config.common import (
     _not_found,
     key_validator,
 )
+from platform_core.errors import ApplicationError, ErrorKind
 
 
 def _key_check(key: str) -> None:
@@ -57,16 +58,25 @@ def _template_validate(*, template: Template, variants: Sequence[Mapping[str, An
             errors.setdefault(f"variants.{index}.weight", []).append("Use an integer of 0 or more.")
     if errors:
         raise _invalid(errors)
-    # Syntax, names other than payload / subscriber / actor, required content per channel.
-    errors = template_errors(
+    # Syntax, names other than payload / subscriber / actor, required content per channel,
+    # and the render limits (a trial render with blank data).
+    check = template_check(
         channel=channel,
         subject=template.subject,
         body=template.body,
         cta_url=template.cta_url,
         variants=[dict(variant) for variant in variants],
     )
-    if errors:
-        raise _invalid(errors)
+    if check.errors and set(check.errors) <= check.over_limit:
+        raise ApplicationError(
+            "template_over_limit",
+            "The template goes over a render limit: "
+            + "; ".join(f"{name}: {' '.join(check.errors[name])}" for name in sorted(check.errors)),
+            kind=ErrorKind.VALIDATION,
+            fields=check.errors,
+        )
+    if check.errors:
+        raise _invalid(check.errors)
     other_channels = (
         Template.objects.filter(key=key)
         .exclude(locale=locale)
