@@ -65,7 +65,7 @@ def rate_limit_headers_hook(result, generator, request, public):
                     "description": "Rate limited: `rate_limited`; retry after `Retry-After` s.",
                     "content": {
                         "application/json": {
-                            "schema": {"type": "object"},
+                            "schema": {"$ref": "#/components/schemas/ErrorEnvelope"},
                             "example": {
                                 "error": {
                                     "code": "rate_limited",

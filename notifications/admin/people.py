@@ -11,7 +11,6 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
@@ -19,6 +18,7 @@ from django.utils.html import format_html
 
 from notifications.admin.common import admin_url
 from notifications.models import Subscriber, Topic, TopicSubscription
+from notifications.services.ids import id_normalize, subscriber_id_validator, topic_key_validator
 from notifications.services.subscribers import (
     normalize_locale,
     normalize_phone,
@@ -44,6 +44,13 @@ class SubscriberForm(forms.ModelForm):
             "data",
         )
         help_texts = {"phone": "International format; stored as E.164, e.g. +14155550123."}
+
+    def clean_subscriber_id(self):
+        # The id rule holds for new subscribers; one stored before it stays editable.
+        subscriber_id = id_normalize(self.cleaned_data["subscriber_id"])
+        if self.instance.pk is None or subscriber_id != self.instance.subscriber_id:
+            subscriber_id_validator(subscriber_id)
+        return subscriber_id
 
     def clean_email(self):
         # NULL, not '', means "no address": the channel is skipped.
@@ -140,16 +147,17 @@ class SubscriberAdmin(admin.ModelAdmin):
 
 
 class TopicForm(forms.ModelForm):
-    key = forms.CharField(
-        max_length=100,
-        validators=[
-            RegexValidator(r"^[^/\s]+$", "Use a key without spaces or slashes, e.g. 'tenant-42'.")
-        ],
-    )
+    key = forms.CharField(max_length=100)
 
     class Meta:
         model = Topic
         fields = ("key", "name")
+
+    def clean_key(self):
+        key = id_normalize(self.cleaned_data["key"])
+        if self.instance.pk is None or key != self.instance.key:
+            topic_key_validator(key)
+        return key
 
 
 def topic_members(topic_ref) -> Subquery:

@@ -581,6 +581,35 @@ def test_the_subscriber_form_normalises_the_phone(client, acme):
     assert "phone" in form_errors(bad)
 
 
+def test_the_admin_applies_the_id_rule_to_new_subscribers_and_topics_only(client, acme):
+    data = {
+        "subscriber_id": "org/42",
+        "email": "",
+        "phone": "",
+        "first_name": "Old",
+        "last_name": "",
+        "locale": "",
+        "timezone": "",
+        "data": "{}",
+        **inline("topic_subscriptions", []),
+    }
+
+    # a new subscriber or topic with a path-unsafe id is refused, naming the field
+    assert "subscriber_id" in form_errors(client.post(f"{ADMIN}/subscriber/add/", data))
+    bad_topic = client.post(f"{ADMIN}/topic/add/", {"key": "team/a", "name": "A"})
+    assert "key" in form_errors(bad_topic)
+
+    # one stored before the rule stays editable under its id
+    with schema_context(acme.schema):
+        old = Subscriber.objects.create(subscriber_id="org/42", first_name="Old")
+    response = client.post(
+        f"{ADMIN}/subscriber/{old.pk}/change/", {**data, "first_name": "Renamed"}
+    )
+    assert response.status_code == 302, form_errors(response)
+    with schema_context(acme.schema):
+        assert Subscriber.objects.get(pk=old.pk).first_name == "Renamed"
+
+
 def test_the_gdpr_erase_action_asks_then_erases(client, acme):
     with schema_context(acme.schema):
         gone = SubscriberFactory(subscriber_id="gone", email="gone@example.com")
