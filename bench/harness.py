@@ -36,6 +36,8 @@ def bench_env() -> dict[str, str]:
     if not os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = embedded.redis_url(db=BENCH_REDIS_DB)
     env.setdefault("LOG_LEVEL", "WARNING")
+    # The sinks and fake providers a benchmark sends to listen on 127.0.0.1.
+    env.setdefault("CLARION_ALLOW_PRIVATE_DESTINATIONS", "true")
     env["DJANGO_SETTINGS_MODULE"] = "platform_core.settings"
     return env
 
