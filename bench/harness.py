@@ -287,6 +287,16 @@ def single_step_route(*, event: str, channel: str, template_key: str) -> None:
     Route.objects.create(event=event, workflow=workflow, priority="normal")
 
 
+def trigger_setup(*, schema: str) -> None:
+    """What the trigger benchmarks send to: 1,000 subscribers and an in-app `bench.trigger`."""
+    from notifications.models import Template
+
+    with in_schema(schema):
+        bulk_subscribers(count=1000, topic_key="bench")
+        Template.objects.create(key="t", channel="in_app", body="Order {{ payload.order_id }}")
+        single_step_route(event="bench.trigger", channel="in_app", template_key="t")
+
+
 def measure_fanout(*, event: str, topic_key: str, payload: dict, timeout: float) -> dict:
     """Trigger one event to a topic and wait until no delivery is queued or sending.
 

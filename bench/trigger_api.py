@@ -49,16 +49,9 @@ def main() -> None:
     print(f"machine: {harness.machine()}")
     harness.prepare(env=env)
     tenant, key = harness.create_tenant()
-    from notifications.models import Notification, Route, Template, Workflow, WorkflowStep
+    from notifications.models import Notification
 
-    with harness.in_schema(tenant.schema_name):
-        harness.bulk_subscribers(count=1000, topic_key="bench")
-        Template.objects.create(key="t", channel="in_app", body="Order {{ payload.order_id }}")
-        workflow = Workflow.objects.create(key="trigger", name="Trigger")
-        WorkflowStep.objects.create(
-            workflow=workflow, position=0, type="send", channel="in_app", template_key="t"
-        )
-        Route.objects.create(event="bench.trigger", workflow=workflow, priority="normal")
+    harness.trigger_setup(schema=tenant.schema_name)
 
     processes = harness.Processes(env)
     try:
