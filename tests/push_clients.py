@@ -79,3 +79,13 @@ def service_account_for(project: str) -> ServiceAccount:
         "token_uri": "https://oauth2.googleapis.com/token",
     }
     return ServiceAccount(info=info, public_pem=public_pem)
+
+
+def fake_fcm(server, *, project: str, message_name: str, token: str = "ya29.fake-token") -> None:
+    """Plan `server` to answer as Google's token endpoint and FCM's messages:send."""
+    server.respond(
+        200,
+        {"access_token": token, "expires_in": 3600, "token_type": "Bearer"},
+        path_prefix="/token",
+    )
+    server.respond(200, {"name": f"projects/{project}/messages/{message_name}"}, path_prefix="/v1/")

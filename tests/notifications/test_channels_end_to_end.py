@@ -20,7 +20,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from notifications.models import Delivery, Integration
 from tests.notifications.pipeline_helpers import make_workflow, wait_until
-from tests.push_clients import ServiceAccount, b64url, browser, service_account_for
+from tests.push_clients import ServiceAccount, b64url, browser, fake_fcm, service_account_for
 
 pytestmark = pytest.mark.worker
 
@@ -86,12 +86,7 @@ def test_fcm_push_reaches_every_device_of_the_subscriber(
 ):
     # given: the fake answers Google's token endpoint and FCM's messages:send
     info, public_pem = service_account.info, service_account.public_pem
-    http_server.respond(
-        200,
-        {"access_token": "ya29.e2e", "expires_in": 3600, "token_type": "Bearer"},
-        path_prefix="/token",
-    )
-    http_server.respond(200, {"name": f"projects/{PROJECT}/messages/e2e-1"}, path_prefix="/v1/")
+    fake_fcm(http_server, project=PROJECT, message_name="e2e-1", token="ya29.e2e")
     only_integration(
         live_api,
         "push",

@@ -25,7 +25,7 @@ from tests.notifications.pipeline_helpers import (
     wait_until,
 )
 from tests.notifications.test_channels_end_to_end import only_integration, subscriber_with
-from tests.push_clients import service_account_for
+from tests.push_clients import fake_fcm, service_account_for
 
 pytestmark = pytest.mark.worker
 
@@ -52,12 +52,7 @@ def night_worker(celery_worker):
 
 def fcm(api, http_server) -> None:
     account = service_account_for(PROJECT)
-    http_server.respond(
-        200,
-        {"access_token": "ya29.quiet", "expires_in": 3600, "token_type": "Bearer"},
-        path_prefix="/token",
-    )
-    http_server.respond(200, {"name": f"projects/{PROJECT}/messages/q-1"}, path_prefix="/v1/")
+    fake_fcm(http_server, project=PROJECT, message_name="q-1")
     only_integration(
         api,
         "push",
