@@ -28,6 +28,11 @@ DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault(
     "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
 )
+# Django turns psycopg's prepared statements off; the ORM's client-side binding never
+# prepares anyway. The delivery moves a send makes per message are prepared explicitly
+# (notifications/pipeline/state/sql.py), which needs them on. PgBouncer, if used, must run
+# in session mode (docker/README.md), where prepared statements work.
+DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 
 CACHES = {
     "default": {

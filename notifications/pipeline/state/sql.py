@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 from django.db import connection
 from django.utils import timezone
 
@@ -94,9 +95,10 @@ def _move_sql(
         WITH {f"c AS ({candidates})," if candidates is not None else ""}
         moved AS ({update}), history AS (
             INSERT INTO {EVENT_TABLE} ({", ".join(EVENT_COLUMNS)})
-            SELECT m.id, %(now)s, m.old_status, %(to_status)s, m.attempts, %(e_provider)s,
-                   {history["error_class"]}, %(e_response_code)s,
-                   LEFT({history["detail"]}, {DETAIL_MAX}), %(e_duration_ms)s
+            SELECT m.id, %(now)s::timestamptz, m.old_status, %(to_status)s::text, m.attempts,
+                   %(e_provider)s::text, {history["error_class"]}::text,
+                   %(e_response_code)s::integer, LEFT({history["detail"]}::text, {DETAIL_MAX}),
+                   %(e_duration_ms)s::integer
             FROM moved m
         )
         SELECT {returned} FROM moved m ORDER BY m.id
@@ -120,6 +122,21 @@ def _run(sql: str, params: Mapping[str, object]) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def _run_prepared(sql: str, params: Mapping[str, object]) -> list[tuple]:
+    """Run `sql` as a server-side prepared statement, planned once per connection.
+
+    A send makes two single-row moves per delivery; planning their statements cost about as
+    much as running them. Django's cursors bind parameters on the client, which never
+    prepares, so this takes a server-binding psycopg cursor on the same connection (after
+    Django's cursor has connected it and set the tenant's search_path; a changed search_path
+    re-plans the statement).
+    """
+    with connection.cursor() as wrapper:
+        with psycopg.Cursor(wrapper.cursor.connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall()
 
 
 def deliveries_move(
@@ -200,7 +217,7 @@ def delivery_move(
         count_attempt=count_attempt,
         returning=returning,
     )
-    rows = _run(sql, params)
+    rows = _run_prepared(sql, params)
     return dict(zip(returning, rows[0], strict=True)) if rows else None
 
 
