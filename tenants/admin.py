@@ -2,9 +2,9 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from platform_core.admin_sites import platform_admin_site
+from tenants import cache
 from tenants.models import (
     RESERVED_SLUGS,
     ApiKey,
@@ -13,7 +13,7 @@ from tenants.models import (
     normalize_origin,
     validate_origin,
 )
-from tenants.services import api_key_create, tenant_default_domain
+from tenants.services import api_key_create, api_keys_revoke, tenant_default_domain
 
 
 class TenantForm(forms.ModelForm):
@@ -76,12 +76,22 @@ class TenantAdmin(admin.ModelAdmin):
             Domain.objects.create(
                 tenant=obj, domain=tenant_default_domain(slug=obj.slug), is_primary=True
             )
+        # This process serves the change at once; others within CLARION_AUTH_CACHE_SECONDS.
+        cache.clear()
 
 
 @admin.register(Domain, site=platform_admin_site)
 class DomainAdmin(admin.ModelAdmin):
     list_display = ("domain", "tenant", "is_primary")
     search_fields = ("domain", "tenant__slug")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        cache.clear()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        cache.clear()
 
 
 class ApiKeyAddForm(forms.ModelForm):
@@ -135,5 +145,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected API keys")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = api_keys_revoke(keys=queryset)
         self.message_user(request, f"Revoked {count} key(s).")

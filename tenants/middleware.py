@@ -15,6 +15,7 @@ from django_tenants.middleware.main import TenantMainMiddleware
 from platform_core.api.errors import error_response, outage_response
 from platform_core.errors import OUTAGE_ERRORS
 from platform_core.observability import tenant_var
+from tenants import cache
 from tenants.selectors import tenant_get_public
 from tenants.services import api_key_authenticate, api_key_from_request
 
@@ -43,6 +44,13 @@ class TenantMiddleware(TenantMainMiddleware):
         return TenantMainMiddleware.hostname_from_request(request).lower()
 
     def get_tenant(self, domain_model, hostname):
+        tenant = cache.cached("host", hostname, lambda: self._tenant_of(domain_model, hostname))
+        if tenant is None:
+            raise domain_model.DoesNotExist
+        return tenant
+
+    def _tenant_of(self, domain_model, hostname):
+        """The active tenant served at `hostname`, or None."""
         if hostname in {host.lower() for host in settings.CLARION_PUBLIC_HOSTS}:
             return tenant_get_public()
         try:
@@ -57,11 +65,9 @@ class TenantMiddleware(TenantMainMiddleware):
                 .first()
             )
             if domain is None:
-                raise
+                return None
             tenant = domain.tenant
-        if not tenant.is_active:
-            raise domain_model.DoesNotExist
-        return tenant
+        return tenant if tenant.is_active else None
 
     def no_tenant_found(self, request, hostname):
         return error_response(404, "unknown_tenant", f"No tenant is served at '{hostname}'.")

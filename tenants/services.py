@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from tenants import cache
 from tenants.models import RESERVED_SLUGS, SLUG_RE, ApiKey, Domain, Tenant
 
 KEY_PREFIX_LEN = 8
@@ -129,8 +130,20 @@ def api_key_revoke(*, tenant: Tenant, prefix: str) -> ApiKey:
     """Revoke a key by its prefix; raises ApiKey.DoesNotExist for another tenant's key."""
     key = ApiKey.objects.get(tenant=tenant, prefix=prefix)
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    cache.forget("api_key", prefix)
     key.refresh_from_db()
     return key
+
+
+def api_keys_revoke(*, keys) -> int:
+    """Revoke the active keys among `keys` (a queryset); how many were revoked."""
+    prefixes = list(keys.filter(revoked_at__isnull=True).values_list("prefix", flat=True))
+    count = ApiKey.objects.filter(prefix__in=prefixes, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    for prefix in prefixes:
+        cache.forget("api_key", prefix)
+    return count
 
 
 def api_key_authenticate(*, raw: str) -> ApiKey | None:
@@ -139,10 +152,14 @@ def api_key_authenticate(*, raw: str) -> ApiKey | None:
     if parts is None:
         return None
     prefix, secret = parts
-    key = (
-        ApiKey.objects.select_related("tenant")
-        .filter(prefix=prefix, revoked_at__isnull=True, tenant__is_active=True)
-        .first()
+    key = cache.cached(
+        "api_key",
+        prefix,
+        lambda: (
+            ApiKey.objects.select_related("tenant")
+            .filter(prefix=prefix, revoked_at__isnull=True, tenant__is_active=True)
+            .first()
+        ),
     )
     if key is None:
         # Compare anyway so that unknown prefixes cost the same as wrong secrets.

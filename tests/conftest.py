@@ -21,6 +21,7 @@ from django.test import Client
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from platform_core import embedded
+from tenants import cache as tenant_cache
 from tenants.models import Tenant
 from tenants.services import tenant_create
 
@@ -162,6 +163,14 @@ def in_acme(acme):
     with schema_context(acme.schema):
         yield acme
     connection.set_schema_to_public()
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_tenants():
+    """Each test's tenants are new rows on the hosts the previous test's used."""
+    tenant_cache.clear()
+    yield
+    tenant_cache.clear()
 
 
 @pytest.fixture(autouse=True)

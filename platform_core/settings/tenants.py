@@ -36,8 +36,13 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 PUBLIC_SCHEMA_URLCONF = "platform_core.urls.public"
+# `SET search_path` once per tenant switch (each request, each task sets its tenant), not
+# before every statement; django-tenants issues it again after a rollback, which undoes it.
+TENANT_LIMIT_SET_CALLS = True
 
 # Hosts that serve the platform itself (platform admin; the API authenticated by key).
 CLARION_PUBLIC_HOSTS = env.list("CLARION_PUBLIC_HOSTS", default=["localhost", "127.0.0.1"])
 # Default domain suffix for new tenants: `create_tenant acme` → `acme.<this>`.
 CLARION_TENANT_DOMAIN_SUFFIX = env.str("CLARION_TENANT_DOMAIN_SUFFIX", default="localhost")
+# Seconds each process keeps a host's tenant and an API key (tenants/cache.py); 0: off.
+CLARION_AUTH_CACHE_SECONDS = env.int("CLARION_AUTH_CACHE_SECONDS", default=5)
