@@ -1,11 +1,14 @@
-"""Benchmark: POST /api/v1/events/trigger under gunicorn with 32 concurrent clients.
+"""Benchmark: POST /api/v1/events/trigger under gunicorn with 32 concurrent clients, beside a
+bare Django + DRF view that validates the same body and inserts one row (`bench/peer/`).
 
-Measures accepted events/s and latency (p50/p99) of the trigger API itself: every accepted
-event is committed to PostgreSQL and its processing enqueued in Redis; workers are not
-running, so they do not compete for the CPU during the measurement. Load comes from `wrk`
-(apt install wrk) in a second process.
+Both run under the web configuration `make demo` and the Docker image use
+(`docker/gunicorn.conf.py`: gthread, GUNICORN_WORKERS x GUNICORN_THREADS) on the same
+PostgreSQL, one after the other, for `--rounds` alternating rounds. Celery workers are not
+running, so only the API is measured: every accepted Clarion event is committed and its
+processing published to Redis. Load comes from `wrk` (apt install wrk) in a second process.
+Prints accepted events/s and p50/p99 of each, and Clarion's ratio to the peer.
 
-Usage: python bench/trigger_api.py [--connections 32] [--duration 30] [--workers 4]
+Usage: python bench/trigger_api.py [--connections 32] [--duration 20] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -22,24 +26,40 @@ import urllib.request
 import harness
 
 
-def wait_for_http(port: int, timeout: float = 60) -> None:
+def wait_for_http(port: int, path: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2):
                 return
+        except urllib.error.HTTPError:
+            return  # it answers
         except OSError:
             time.sleep(0.3)
-    raise SystemExit("gunicorn did not come up; see .data/bench-logs/web.log")
+    raise SystemExit(f"gunicorn did not come up; see {harness.LOG_DIR}")
+
+
+def gunicorn(app: str, port: int, args, *, chdir: str | None = None) -> list[str]:
+    argv = [sys.executable, "-m", "gunicorn", app, "-c"]
+    argv += [str(harness.BASE_DIR / "docker" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}"]
+    if args.workers:
+        argv += ["--workers", str(args.workers)]
+    if args.threads:
+        argv += ["--threads", str(args.threads)]
+    if chdir:
+        # The peer is plain Django: gunicorn's own gthread worker, not Clarion's JSON one.
+        argv += ["--chdir", chdir, "--worker-class", "gthread"]
+    return argv
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=int, default=30)
+    parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, help="override GUNICORN_WORKERS")
+    parser.add_argument("--threads", type=int, help="override GUNICORN_THREADS")
     parser.add_argument("--port", type=int, default=8099)
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -49,82 +69,96 @@ def main() -> None:
     print(f"machine: {harness.machine()}")
     harness.prepare(env=env)
     tenant, key = harness.create_tenant()
+    from django.db import connection
+
     from notifications.models import Notification
 
+    sys.path.insert(0, str(harness.BASE_DIR / "bench"))
+    from peer.models import TABLE_SQL
+
     harness.trigger_setup(schema=tenant.schema_name)
+    with connection.cursor() as cursor:
+        cursor.execute(TABLE_SQL)
+    connection.close()
 
-    processes = harness.Processes(env)
-    try:
-        processes.start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "platform_core.wsgi",
-                "-c",
-                str(harness.BASE_DIR / "docker" / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{args.port}",
-                "--workers",
-                str(args.workers),
-                "--threads",
-                str(args.threads),
-            ],
-            LOG_LEVEL="WARNING",
-        )
-        wait_for_http(args.port)
-        script = str(harness.BASE_DIR / "bench" / "trigger.lua")
-        url = f"http://127.0.0.1:{args.port}"
+    def accepted(kind: str) -> int:
+        if kind == "clarion":
+            with harness.in_schema(tenant.schema_name):
+                return Notification.objects.count()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM public.peer_event")
+            return cursor.fetchone()[0]
 
-        def run(duration: int, label: str) -> str:
-            result = subprocess.run(
-                [
-                    "wrk",
-                    "-t",
-                    "2",
-                    "-c",
-                    str(args.connections),
-                    "-d",
-                    f"{duration}s",
-                    "--timeout",
-                    "10s",
-                    "-s",
-                    script,
-                    url,
-                ],
-                env={**os.environ, "CLARION_KEY": key, "CLARION_RUN": label},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            return next(line for line in result.stdout.splitlines() if line.startswith("RESULT"))
+    def measure(kind: str, round_no: int) -> dict:
+        processes = harness.Processes(env)
+        try:
+            if kind == "clarion":
+                argv = gunicorn("platform_core.wsgi", args.port, args)
+                processes.start("web", argv, LOG_LEVEL="WARNING")
+                wait_for_http(args.port, "/healthz")
+            else:
+                argv = gunicorn("peer.wsgi", args.port, args, chdir="bench")
+                processes.start("peer", argv, DJANGO_SETTINGS_MODULE="peer.settings")
+                wait_for_http(args.port, "/api/v1/events/trigger")
 
-        run(args.warmup, "warmup")
-        with harness.in_schema(tenant.schema_name):
-            before = Notification.objects.count()
-        cpu_before = harness.cpu_seconds()
-        line = run(args.duration, "measure")
-        cpu_after = harness.cpu_seconds()
-        with harness.in_schema(tenant.schema_name):
-            stored = Notification.objects.count() - before
-        fields = dict(re.findall(r"(\w+)=([^\s]+)", line))
+            def wrk(duration: int, label: str) -> dict:
+                result = subprocess.run(
+                    ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{duration}s"]
+                    + ["--timeout", "10s", "-s", str(harness.BASE_DIR / "bench" / "trigger.lua")]
+                    + [f"http://127.0.0.1:{args.port}"],
+                    env={**os.environ, "CLARION_KEY": key, "CLARION_RUN": label},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT"))
+                return dict(re.findall(r"(\w+)=([^\s]+)", line))
+
+            wrk(args.warmup, f"{kind}-warmup-{round_no}")
+            before = accepted(kind)
+            cpu_before = harness.cpu_seconds()
+            fields = wrk(args.duration, f"{kind}-{round_no}")
+            cpu_after = harness.cpu_seconds()
+            stored = accepted(kind) - before
+        finally:
+            processes.stop()
+        seconds = float(fields["duration_s"])
+        codes = dict(part.split("=") for part in fields["statuses"].split(",") if part)
+        result = {
+            "rate": int(codes.get("202", 0)) / seconds,
+            "p50": float(fields["p50_ms"]),
+            "p99": float(fields["p99_ms"]),
+        }
         print(
-            f"trigger API: {float(fields['rps']):,.0f} accepted events/s over "
-            f"{fields['duration_s']} s with {args.connections} concurrent clients; latency "
-            f"p50 {fields['p50_ms']} ms, p90 {fields['p90_ms']} ms, p99 {fields['p99_ms']} ms, "
-            f"max {fields['max_ms']} ms"
+            f"  {kind:8} round {round_no}: {result['rate']:,.0f} accepted/s, p50 "
+            f"{result['p50']:.1f} ms, p99 {result['p99']:.1f} ms; responses "
+            f"{fields['statuses']}, socket errors {fields['errors']}, rows stored {stored}; "
+            + harness.cpu_report(cpu_before, cpu_after, seconds)
         )
-        print(
-            f"responses: {fields['statuses']}; socket errors: {fields['errors']}; "
-            f"notifications stored during the run: {stored}"
-        )
-        print(
-            f"gunicorn: {args.workers} workers x {args.threads} threads; "
-            + harness.cpu_report(cpu_before, cpu_after, float(fields["duration_s"]))
-        )
-    finally:
-        processes.stop()
+        return result
+
+    shape = (
+        f"workers={args.workers or os.environ.get('GUNICORN_WORKERS', 2)} "
+        f"threads={args.threads or os.environ.get('GUNICORN_THREADS', 4)}"
+    )
+    print(f"gunicorn gthread {shape}; wrk {args.connections} connections, {args.duration} s")
+    runs: dict[str, list[dict]] = {"clarion": [], "peer": []}
+    for round_no in range(1, args.rounds + 1):
+        for kind in ("peer", "clarion") if round_no % 2 else ("clarion", "peer"):
+            runs[kind].append(measure(kind, round_no))
+
+    def median(kind: str, field: str) -> float:
+        return statistics.median(run[field] for run in runs[kind])
+
+    rate_ratio = median("clarion", "rate") / median("peer", "rate")
+    p99_ratio = median("clarion", "p99") / median("peer", "p99")
+    print(
+        f"trigger API: {median('clarion', 'rate'):,.0f} accepted events/s (p99 "
+        f"{median('clarion', 'p99'):.0f} ms) against the bare DRF view's "
+        f"{median('peer', 'rate'):,.0f}/s (p99 {median('peer', 'p99'):.0f} ms): "
+        f"{rate_ratio:.2f}x the throughput, {p99_ratio:.2f}x the p99 (medians of "
+        f"{args.rounds} rounds)"
+    )
 
 
 if __name__ == "__main__":
