@@ -118,7 +118,8 @@ def template_ab_results(*, template: Template) -> dict:
     (the best such), else null.
 
     Deliveries record the variant's name, not the template's locale: the counts are those
-    of every delivery of the key with that variant name. One aggregate query.
+    of every delivery of the key with that variant name. Deliveries of the base template and
+    of a variant named `control` count as control. One aggregate query.
     """
     rows = (
         Delivery.objects.filter(template_key=template.key)
@@ -132,8 +133,12 @@ def template_ab_results(*, template: Template) -> dict:
         )
     )
     counts: dict[str, tuple[int, int, int, int]] = {}
-    for variant, sent, delivered, opened, clicked in rows:
-        counts[variant or CONTROL] = (sent, delivered, opened, clicked)
+    for variant, *numbers in rows:
+        # The base template, and a variant named `control` (a tenant's way of giving the
+        # control a share of the traffic by weight), are both the control.
+        name = variant or CONTROL
+        before = counts.get(name, (0, 0, 0, 0))
+        counts[name] = tuple(a + b for a, b in zip(before, numbers, strict=True))
     names = [CONTROL] + [v.name for v in template.variants.all() if v.name != CONTROL]
     results = [VariantResult(name, *counts.get(name, (0, 0, 0, 0))) for name in names]
     control = results[0]

@@ -188,7 +188,8 @@ class TemplateResultsView(APIView):
         "interval, open_rate, and the two-sided p-value of a two-proportion z-test of its "
         "click rate against control's. `winner` is the variant whose click rate beats "
         "control's at p < 0.05, else null. Counts cover every delivery of the key with that "
-        "variant name.",
+        "variant name; a variant named `control` counts as the control (give it the base's "
+        "content and a weight to split traffic with the base).",
         tags=["templates"],
         parameters=[
             OpenApiParameter(
@@ -211,7 +212,7 @@ class TemplateResultsView(APIView):
                             "opened": 400,
                             "clicked": 50,
                             "click_rate": 0.05,
-                            "click_rate_ci": [0.038135, 0.065379],
+                            "click_rate_ci": [0.03813, 0.065314],
                             "open_rate": 0.4,
                             "p_value_vs_control": None,
                         },
@@ -222,9 +223,9 @@ class TemplateResultsView(APIView):
                             "opened": 450,
                             "clicked": 90,
                             "click_rate": 0.09,
-                            "click_rate_ci": [0.073796, 0.109331],
+                            "click_rate_ci": [0.073796, 0.109342],
                             "open_rate": 0.45,
-                            "p_value_vs_control": 0.000483,
+                            "p_value_vs_control": 0.000456,
                         },
                     ],
                     "winner": "b",
