@@ -156,7 +156,9 @@ def webhook_messages_send(*, message_ids: Sequence[int]) -> dict[str, int]:
         for message in messages:
             endpoint = WebhookEndpoint.objects.filter(pk=message.endpoint_id).first()
             if endpoint is None or not endpoint.active:
-                # Turned off since the claim (by hand or for failing): it waits, due again.
+                # Turned off since the claim (by hand or for failing): due again at once, so
+                # it goes as soon as the endpoint is turned on.
+                WebhookMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
                 counts["skipped"] += 1
                 continue
             code, error, ms = _post(http, endpoint, message)
