@@ -10,13 +10,15 @@ https://www.rfc-editor.org/rfc/rfc8058
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from functools import lru_cache
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core import signing
 from django.db import connection
+
+from tenants.models import Domain
 
 UNSUBSCRIBE_PATH = "/u/"
 
@@ -52,17 +54,24 @@ def unsubscribe_token_read(token: str) -> UnsubscribeTarget | None:
     return UnsubscribeTarget(*value)
 
 
-@lru_cache(maxsize=256)
-def _tenant_host(schema: str) -> str:
-    from tenants.models import Domain
+# Schema → (host, when read): a domain change is seen within a minute.
+_HOSTS: dict[str, tuple[str, float]] = {}
+_HOST_TTL_SECONDS = 60.0
 
+
+def _tenant_host(schema: str) -> str:
+    """The tenant's primary domain (else its first)."""
+    cached = _HOSTS.get(schema)
+    if cached and time.monotonic() - cached[1] < _HOST_TTL_SECONDS:
+        return cached[0]
     domain = (
         Domain.objects.filter(tenant__schema_name=schema)
         .order_by("-is_primary", "id")
         .values_list("domain", flat=True)
         .first()
-    )
-    return domain or ""
+    ) or ""
+    _HOSTS[schema] = (domain, time.monotonic())
+    return domain
 
 
 def unsubscribe_url(token: str) -> str:

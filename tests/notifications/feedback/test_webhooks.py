@@ -88,6 +88,7 @@ def test_every_event_arrives_exactly_once_signed_after_two_failures(
             for _ in range(5):
                 tenant_feedback()
                 time.sleep(0.2)
+        attempts = live_api.get(f"/api/v1/webhook-endpoints/{endpoint_id}/attempts").json()
     finally:
         WebhookEndpoint.objects.filter(pk=endpoint_id).delete()
 
@@ -106,6 +107,11 @@ def test_every_event_arrives_exactly_once_signed_after_two_failures(
         assert document["data"]["notification_id"] == notification_id
         received.add((document["data"]["delivery_id"], document["type"]))
     assert received == expected
+    # and: every attempt is listed, the two refused ones with their 503
+    results = attempts["results"]
+    assert len(results) == len(expected) + 2
+    assert sorted(a["response_code"] for a in results if not a["succeeded"]) == [503, 503]
+    assert {a["webhook_id"] for a in results if a["succeeded"]} == set(ids)
 
 
 def test_attempts_are_listed_and_a_failing_endpoint_is_turned_off(
