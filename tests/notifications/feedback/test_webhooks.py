@@ -170,3 +170,52 @@ def test_attempts_are_listed_and_a_failing_endpoint_is_turned_off(
         assert len(http_server.requests) == 1
     finally:
         WebhookEndpoint.objects.filter(pk=endpoint_id).delete()
+
+
+def feed_request() -> None:
+    """Ask a real worker for one feed run over every tenant, as beat does (on its queue)."""
+    from django.conf import settings
+
+    from platform_core.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["feedback-feed"]
+    app.send_task(
+        entry["task"],
+        queue=entry["options"]["queue"],
+        expires=5,
+        headers={"_schema_name": "public"},
+    )
+
+
+def test_the_scheduled_feed_task_posts_events_through_the_workers(
+    celery_worker, live, live_api, http_server, unique
+):
+    # given
+    endpoint_id, secret = create_endpoint(live_api, f"{http_server.url}/beat", ["delivery.sent"])
+    event = make_workflow(unique, [{"channel": "in_app"}])
+    Subscriber.objects.create(subscriber_id=f"d-{unique}")
+    try:
+        with low_queue_worker(f"beat{unique}", **FAST):
+            feed_request()
+            time.sleep(1)
+            # when: a delivery is sent and beat's task runs (in public, over every tenant)
+            notification_id = trigger(live_api, event, [f"d-{unique}"])
+            delivery = wait_until(
+                lambda: Delivery.objects.filter(
+                    notification_id=notification_id, status="sent"
+                ).first(),
+                what="in-app sent",
+            )
+
+            def posted():
+                feed_request()
+                return http_server.requests
+
+            [request] = wait_until(posted, timeout=40, interval=1.0, what="the event posted")
+    finally:
+        WebhookEndpoint.objects.filter(pk=endpoint_id).delete()
+
+    # then
+    document = Webhook(secret).verify(request.body, dict(request.headers))
+    assert document["type"] == "delivery.sent"
+    assert document["data"]["delivery_id"] == delivery.pk
