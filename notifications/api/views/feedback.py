@@ -25,6 +25,7 @@ from notifications.api.views.config.common import (
     TIMESTAMPS,
     Docs,
     ListView,
+    conflict_response,
     found,
     validated,
 )
@@ -89,7 +90,11 @@ class WebhookEndpointListView(ListView):
         description=f"The signing `secret` is returned in this response only. {_SEMANTICS}",
         tags=["webhook endpoints"],
         request=WebhookEndpointInSerializer,
-        responses={201: WebhookEndpointCreatedSerializer, 400: INVALID},
+        responses={
+            201: WebhookEndpointCreatedSerializer,
+            400: INVALID,
+            409: conflict_response("too_many_endpoints"),
+        },
         examples=[
             OpenApiExample("An endpoint", request_only=True, value=_ENDPOINT_BODY),
             OpenApiExample(
