@@ -74,3 +74,16 @@ def test_another_tenants_endpoint_is_404(acme_api, globex_api, in_acme):
     assert globex_api.get(f"/api/v1/webhook-endpoints/{endpoint_id}").status_code == 404
     assert globex_api.get(f"/api/v1/webhook-endpoints/{endpoint_id}/attempts").status_code == 404
     assert globex_api.delete(f"/api/v1/webhook-endpoints/{endpoint_id}").status_code == 404
+
+
+def test_at_most_fifty_endpoints(acme_api, in_acme):
+    WebhookEndpoint.objects.bulk_create(
+        WebhookEndpoint(url=BODY["url"], events=BODY["events"], secret_encrypted="x")
+        for _ in range(50)
+    )
+
+    response = acme_api.post("/api/v1/webhook-endpoints", BODY)
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "too_many_endpoints"
+    assert WebhookEndpoint.objects.count() == 50
