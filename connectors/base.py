@@ -28,6 +28,8 @@ class RenderedMessage:
     text_body: str = ""  # email: the plain-text alternative
     cta_url: str = ""
     data: dict[str, Any] = field(default_factory=dict)  # payload passed along (push data, chat)
+    # Extra headers the pipeline asks for (email: List-Unsubscribe); connectors add them.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

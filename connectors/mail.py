@@ -2,7 +2,8 @@
 
 Both send one `EmailMultiAlternatives` per delivery through a Django email backend kept
 open for the batch: `text_body` as the text/plain part and `body` as the text/html
-alternative, plus the header `X-Clarion-Delivery: <idempotency key>`.
+alternative, plus the header `X-Clarion-Delivery: <idempotency key>` and the message's own
+`headers` (List-Unsubscribe, set by the pipeline).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def build_email(
         from_email=from_email,
         to=[recipient.email],
         reply_to=[reply_to] if reply_to else None,
-        headers=headers,
+        headers={**message.headers, **headers},
     )
     if text and html:
         email.attach_alternative(html, "text/html")

@@ -11,8 +11,15 @@ import logging
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from notifications.pipeline.dispatch import PROCESS_TASK, SEND_TASK, SWEEP_TASK
+from notifications.pipeline.dispatch import (
+    FEEDBACK_TASK,
+    PROCESS_TASK,
+    SEND_TASK,
+    SWEEP_TASK,
+    WEBHOOK_SEND_TASK,
+)
 from notifications.pipeline.fanout import notification_process
+from notifications.pipeline.feedback import tenant_feedback, webhook_messages_send
 from notifications.pipeline.sending import deliveries_send
 from notifications.pipeline.sweeper import tenant_sweep
 from platform_core.celery import app
@@ -36,19 +43,36 @@ def deliveries_send_task(delivery_ids: list[int], channel: str) -> dict:
 @app.task(name=SWEEP_TASK, tenant_required=False, time_limit=120, soft_time_limit=100)
 def deliveries_sweep_task() -> dict:
     """Sweep every active tenant's schema for due, lost or stuck work (runs in public)."""
+    return _each_tenant(tenant_sweep, "sweep")
+
+
+@app.task(name=FEEDBACK_TASK, tenant_required=False, time_limit=120, soft_time_limit=100)
+def feedback_feed_task() -> dict:
+    """Per active tenant: delivery history → webhook messages; due messages → senders."""
+    return _each_tenant(tenant_feedback, "feedback")
+
+
+@app.task(name=WEBHOOK_SEND_TASK, time_limit=300, soft_time_limit=240)
+def webhook_messages_send_task(message_ids: list[int]) -> dict:
+    """Post one batch of claimed webhook messages to their endpoints."""
+    return webhook_messages_send(message_ids=message_ids)
+
+
+def _each_tenant(run, what: str) -> dict:
+    """Run `run()` in every active, migrated tenant schema; summed counts (runs in public)."""
     totals: dict[str, int] = {"tenants": 0}
     for tenant in tenant_list_active().only("schema_name"):
         if not _schema_migrated(tenant.schema_name):
             # Being created: its row is committed before its schema is made and migrated.
             logger.info(
-                "sweep skipped: schema not migrated yet", extra={"tenant": tenant.schema_name}
+                f"{what} skipped: schema not migrated yet", extra={"tenant": tenant.schema_name}
             )
             continue
         try:
             with schema_context(tenant.schema_name):
-                counts = tenant_sweep()
+                counts = run()
         except Exception:  # noqa: BLE001 - one tenant's failure must not stop the others
-            logger.exception("sweep failed", extra={"tenant": tenant.schema_name})
+            logger.exception(f"{what} failed", extra={"tenant": tenant.schema_name})
             continue
         totals["tenants"] += 1
         for key, value in counts.items():

@@ -59,6 +59,18 @@ TASKS = Counter(
     "Celery tasks finished, by task name and outcome.",
     ["task", "outcome"],
 )
+DELIVERY_OUTCOMES = Counter(
+    "clarion_deliveries_total",
+    "Delivery outcomes (sent, delivered, opened, clicked, bounced, failed, dead, skipped) by "
+    "channel, counted from the delivery history.",
+    ["channel", "outcome"],
+)
+DELIVERY_SEND_LATENCY = Histogram(
+    "clarion_delivery_send_latency_seconds",
+    "Seconds from a delivery's creation to the provider accepting it, by channel.",
+    ["channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
+)
 
 
 def metrics_payload() -> bytes:

@@ -10,6 +10,7 @@ Admin autodiscovery imports this package; importing the modules registers their 
 
 from notifications.admin import (  # noqa: F401
     deliveries,
+    feedback,
     governance,
     integrations,
     people,

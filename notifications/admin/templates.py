@@ -6,7 +6,6 @@ problems shown on the form fields.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from typing import Any
 
 from django import forms
@@ -22,14 +21,13 @@ from notifications.admin.common import (
     kept_forms,
 )
 from notifications.models import (
-    Delivery,
-    DeliveryStatus,
     StepType,
     Template,
     TemplateVariant,
     WorkflowStep,
 )
 from notifications.rendering import template_errors
+from notifications.selectors.feedback import template_ab_results
 from notifications.services.config import (
     MAX_VARIANTS,
     key_validator,
@@ -39,23 +37,52 @@ from notifications.services.config import (
 )
 from platform_core.admin_sites import tenant_admin_site
 
-# Columns of the A/B results, by the delivery's current status.
-AB_STATUSES = (
-    DeliveryStatus.SENT,
-    DeliveryStatus.DELIVERED,
-    DeliveryStatus.OPENED,
-    DeliveryStatus.CLICKED,
-    DeliveryStatus.FAILED,
-    DeliveryStatus.DEAD,
-)
-# A message in one of these states went out and was not bounced: the open rate's base.
-REACHED_STATUSES = (
-    DeliveryStatus.SENT,
-    DeliveryStatus.DELIVERED,
-    DeliveryStatus.OPENED,
-    DeliveryStatus.CLICKED,
-)
-OPENED_STATUSES = (DeliveryStatus.OPENED, DeliveryStatus.CLICKED)
+_CHART_WIDTH = 420
+_BAR_AREA = 300
+_ROW = 26
+
+
+def _p_value(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _click_rate_chart(variants: list[dict]) -> str:
+    """An inline SVG bar chart of each variant's click rate, its 95% interval as a whisker."""
+    top = max([row["click_rate_ci"][1] for row in variants] + [0.01])
+    scale = _BAR_AREA / top
+    height = _ROW * len(variants) + 8
+    bars = format_html_join(
+        "",
+        '<text x="0" y="{}" font-size="12">{}</text>'
+        '<rect x="100" y="{}" width="{}" height="14" fill="#417690"></rect>'
+        '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#222" stroke-width="1.5"></line>'
+        '<text x="{}" y="{}" font-size="11">{}</text>',
+        (
+            (
+                i * _ROW + 15,
+                row["name"][:14],
+                i * _ROW + 4,
+                round((row["click_rate"] or 0) * scale, 1),
+                round(100 + row["click_rate_ci"][0] * scale, 1),
+                round(100 + row["click_rate_ci"][1] * scale, 1),
+                i * _ROW + 11,
+                i * _ROW + 11,
+                round(106 + row["click_rate_ci"][1] * scale, 1),
+                i * _ROW + 15,
+                "—" if row["click_rate"] is None else f"{row['click_rate']:.1%}",
+            )
+            for i, row in enumerate(variants)
+        ),
+    )
+    return format_html(
+        '<svg class="ab-chart" role="img" aria-label="Click rate by variant, with 95% '
+        'intervals" width="{}" height="{}" viewBox="0 0 {} {}">{}</svg>',
+        _CHART_WIDTH + 60,
+        height,
+        _CHART_WIDTH + 60,
+        height,
+        bars,
+    )
 
 
 def variant_as_api(variant: TemplateVariant) -> dict[str, Any]:
@@ -192,25 +219,13 @@ class TemplateAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin)
 
     @admin.display(description="A/B results")
     def ab_results(self, obj):
-        """Deliveries of this key (all locales) by variant and current status, one query."""
-        counts: dict[str, Counter] = defaultdict(Counter)
-        rows = (
-            Delivery.objects.filter(template_key=obj.key)
-            .order_by()
-            .values_list("variant", "status")
-            .annotate(n=Count("id"))
-        )
-        for variant, status, n in rows:
-            counts[variant][status] += n
-        names = sorted({variant.name for variant in obj.variants.all()} | set(counts))
-        if not names:
-            return "No variants and no deliveries yet."
+        """The template's A/B results (as `GET /templates/{key}/results`): a bar chart of the
+        click rates with their 95% intervals, and the table. One query."""
+        results = template_ab_results(template=obj)
+        variants = results["variants"]
 
-        def open_rate(counter: Counter) -> str:
-            reached = sum(counter[status] for status in REACHED_STATUSES)
-            if not reached:
-                return "—"
-            return f"{sum(counter[status] for status in OPENED_STATUSES) / reached:.1%}"
+        def percent(value) -> str:
+            return "—" if value is None else f"{value:.1%}"
 
         header = format_html_join(
             "",
@@ -219,31 +234,55 @@ class TemplateAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin)
                 (label,)
                 for label in (
                     "variant",
-                    *(DeliveryStatus(status).label.lower() for status in AB_STATUSES),
+                    "sent",
+                    "delivered",
+                    "opened",
+                    "clicked",
+                    "click rate (95% CI)",
                     "open rate",
+                    "p vs control",
                 )
             ),
         )
         body = format_html_join(
             "",
-            "<tr><td>{}</td>{}<td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
             (
                 (
-                    name or "(no variant)",
-                    format_html_join(
-                        "", "<td>{}</td>", ((counts[name][status],) for status in AB_STATUSES)
-                    ),
-                    open_rate(counts[name]),
+                    row["name"],
+                    row["sent"],
+                    row["delivered"],
+                    row["opened"],
+                    row["clicked"],
+                    f"{percent(row['click_rate'])} "
+                    f"[{percent(row['click_rate_ci'][0])}, {percent(row['click_rate_ci'][1])}]"
+                    if row["sent"]
+                    else "—",
+                    percent(row["open_rate"]),
+                    "—"
+                    if row["p_value_vs_control"] is None
+                    else f"{row['p_value_vs_control']:.4f}",
                 )
-                for name in names
+                for row in variants
             ),
         )
+        winner = results["winner"]
+        verdict = (
+            format_html("Winner: <strong>{}</strong> (significant at 95%).", winner)
+            if winner
+            else "No winner yet: no variant beats control's click rate at 95% significance."
+        )
         return format_html(
+            "{}"
             '<table class="ab-results"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>'
-            "<p class=\"help\">Deliveries of '{}' in every locale, by their current status; "
-            "the open rate is opened or clicked out of sent, delivered, opened and clicked.</p>",
+            '<p class="help">{} Sent counts deliveries that reached sent or any later status; '
+            "opened includes clicked. Deliveries of '{}' in every locale; the base template "
+            "and a variant named <code>control</code> are the control.</p>",
+            _click_rate_chart(variants),
             header,
             body,
+            verdict,
             obj.key,
         )
 

@@ -19,10 +19,22 @@ from notifications.models.deliveries import (
     Notification,
     NotificationStatus,
 )
+from notifications.models.feedback import (
+    WEBHOOK_EVENTS,
+    FeedCursor,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 from notifications.models.governance import Throttle
 from notifications.models.subscribers import Subscriber, Topic, TopicSubscription
 
 __all__ = [
+    "WEBHOOK_EVENTS",
+    "FeedCursor",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
     "Channel",
     "Delivery",
     "DeliveryEvent",

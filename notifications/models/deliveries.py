@@ -5,11 +5,18 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import BigIntegerField, Func, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from notifications.models.config import Channel, Integration, Priority, Route, Workflow
 from notifications.models.subscribers import Subscriber
+
+# pg_current_xact_id() (xid8, PostgreSQL 13+) as a bigint.
+CURRENT_XACT = Cast(
+    Cast(Func(function="pg_current_xact_id", template="%(function)s()"), TextField()),
+    BigIntegerField(),
+)
 
 
 class NotificationStatus(models.TextChoices):
@@ -145,6 +152,17 @@ class Delivery(models.Model):
                 name="delivery_sending_idx",
                 condition=Q(status="sending"),
             ),
+            # Analytics (counts by day or hour, channel, event, status): an index-only range
+            # scan, the event joined from the notification.
+            models.Index(
+                fields=["created_at"],
+                include=["channel", "status", "notification_id"],
+                name="delivery_created_idx",
+            ),
+            # A/B results: counts per variant and status of one template key.
+            models.Index(
+                fields=["template_key", "variant", "status"], name="delivery_template_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -167,10 +185,17 @@ class DeliveryEvent(models.Model):
     provider_response_code = models.IntegerField(null=True, blank=True)
     detail = models.TextField(blank=True, default="")
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # The writing transaction's id (pg_current_xact_id), set by the database: readers of the
+    # history (notifications.pipeline.feedback.feed) page by (xact, id) and read only
+    # transactions older than every one still running, so none is skipped.
+    xact = models.BigIntegerField(db_default=CURRENT_XACT, editable=False)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["delivery", "id"], name="delivery_event_idx")]
+        indexes = [
+            models.Index(fields=["delivery", "id"], name="delivery_event_idx"),
+            models.Index(fields=["xact", "id"], name="delivery_event_feed_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.delivery_id}: {self.from_status} → {self.status}"

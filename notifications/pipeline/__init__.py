@@ -10,6 +10,8 @@
 - `retry` decides between a retry with backoff and the dead-letter; `circuit` keeps providers
   that are down out of the way; `replay` sends dead-lettered deliveries again; `sweeper`
   re-dispatches from the database what the broker lost or what has come due.
+- `feedback` tells outcomes outwards: the history feed (delivery events → stored webhook
+  messages, outcome counters), the webhook sender, and one-click unsubscribe links.
 
 Configuration CRUD lives in `notifications.services`; the tasks in `notifications.tasks`.
 """

@@ -18,6 +18,8 @@ from platform_core.taskbase import enqueue
 PROCESS_TASK = "notifications.notification_process"
 SEND_TASK = "notifications.deliveries_send"
 SWEEP_TASK = "notifications.deliveries_sweep"
+FEEDBACK_TASK = "notifications.feedback_feed"
+WEBHOOK_SEND_TASK = "notifications.webhook_messages_send"
 
 
 def notification_dispatch(*, notification_id, priority: str, cursor: dict | None = None) -> None:
@@ -44,4 +46,18 @@ def deliveries_dispatch(*, rows: Iterable[tuple[int, str, str]]) -> int:
         for start in range(0, len(ids), size):
             enqueue(SEND_TASK, args=(ids[start : start + size], channel), queue=priority)
             tasks += 1
+    return tasks
+
+
+def webhook_messages_dispatch(*, message_ids: list[int]) -> int:
+    """Enqueue batches of claimed webhook messages on WEBHOOK_QUEUE; returns how many tasks."""
+    size = settings.WEBHOOK_SEND_BATCH_SIZE
+    tasks = 0
+    for start in range(0, len(message_ids), size):
+        enqueue(
+            WEBHOOK_SEND_TASK,
+            args=(message_ids[start : start + size],),
+            queue=settings.WEBHOOK_QUEUE,
+        )
+        tasks += 1
     return tasks

@@ -66,10 +66,36 @@ RENDER_MAX_BUILD_CHARS = env.int("RENDER_MAX_BUILD_CHARS", default=4_000_000)
 # it (center, indent, ljust, '%10s', '{:>10}', tojson indent, batch, slice).
 RENDER_MAX_WIDTH = env.int("RENDER_MAX_WIDTH", default=1_000)
 
+# Delivery feedback told outwards (notifications.pipeline.feedback).
+# How often the history feed runs per tenant (events → webhook messages; due ones → senders).
+WEBHOOK_FEED_INTERVAL_SECONDS = env.float("WEBHOOK_FEED_INTERVAL_SECONDS", default=5.0)
+WEBHOOK_FEED_BATCH_SIZE = env.int("WEBHOOK_FEED_BATCH_SIZE", default=2000)
+WEBHOOK_FEED_MAX_BATCHES = env.int("WEBHOOK_FEED_MAX_BATCHES", default=25)
+# Due messages claimed per tenant and tick, and posted per send task.
+WEBHOOK_CLAIM_LIMIT = env.int("WEBHOOK_CLAIM_LIMIT", default=2000)
+WEBHOOK_SEND_BATCH_SIZE = env.int("WEBHOOK_SEND_BATCH_SIZE", default=50)
+# The queue webhook posts run on: slow tenant endpoints never hold the delivery queues.
+WEBHOOK_QUEUE = env.str("WEBHOOK_QUEUE", default="low")
+# A claimed message whose worker vanished is due again after this long.
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=300)
+# Retries: base * 2^(attempt-1) with jitter, capped; then given up.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=6 * 3600.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=15)
+# An endpoint whose every attempt failed for this long is turned off (5 days by default).
+WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=5 * 86400.0)
+# One-click unsubscribe (RFC 8058): also offer this mailto in List-Unsubscribe when set.
+UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="")
+
 CELERY_BEAT_SCHEDULE = {
     "deliveries-sweep": {
         "task": "notifications.deliveries_sweep",
         "schedule": SWEEP_INTERVAL_SECONDS,
         "options": {"queue": "system", "expires": SWEEP_INTERVAL_SECONDS * 4},
+    },
+    "feedback-feed": {
+        "task": "notifications.feedback_feed",
+        "schedule": WEBHOOK_FEED_INTERVAL_SECONDS,
+        "options": {"queue": "system", "expires": WEBHOOK_FEED_INTERVAL_SECONDS * 4},
     },
 }

@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from notifications.api.views.unsubscribe import unsubscribe_page
 from platform_core.admin_sites import tenant_admin_site
 from platform_core.urls.common import (  # noqa: F401
     handler400,
@@ -14,5 +15,7 @@ from platform_core.urls.common import urlpatterns as common_patterns
 urlpatterns = [
     path("admin/", tenant_admin_site.urls),
     path("api/v1/", include("platform_core.api.urls")),
+    # One-click unsubscribe (RFC 8058), linked from List-Unsubscribe.
+    path("u/<str:token>", unsubscribe_page, name="unsubscribe"),
     *common_patterns,
 ]

@@ -355,11 +355,15 @@ def test_the_change_page_shows_ab_results_per_variant(client, acme):
         for cells in (re.findall(r"<td>([^<]*)</td>", row) for row in table.split("<tr>"))
         if cells
     )
-    # sent, delivered, opened, clicked, failed, dead, open rate (2 opened of 4 reached)
+    # sent (or later), delivered (or later), opened (or clicked), clicked, click rate with its
+    # interval, open rate (2 opened of 4 sent), p-value against control (which has none sent)
     assert rows == {
-        "short": ["1", "1", "1", "1", "0", "1", "50.0%"],
-        "long": ["0", "0", "0", "0", "0", "0", "—"],
+        "control": ["0", "0", "0", "0", "—", "—", "—"],
+        "short": ["4", "3", "2", "1", "25.0% [4.6%, 69.9%]", "50.0%", "—"],
+        "long": ["0", "0", "0", "0", "—", "—", "—"],
     }
+    assert 'class="ab-chart"' in html
+    assert "No winner yet" in html
     delivery_queries = [q for q in queries if "notifications_delivery" in q["sql"]]
     assert len(delivery_queries) == 1
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from connectors.base import PermanentError, RenderedMessage
-from notifications.models import InboxMessage, Notification, WorkflowStep
+from notifications.models import InboxMessage, Notification, Priority, Workflow, WorkflowStep
+from notifications.pipeline.feedback.unsubscribe import unsubscribe_headers
 from notifications.pipeline.governance import ThrottleCheck, ThrottleGate
 from notifications.pipeline.state import DELIVERY_TABLE, NOTIFICATION_TABLE, deliveries_digest_into
 from notifications.rendering import Renderer
@@ -66,6 +67,8 @@ class BatchPreparer:
     absorbed: set[int] = field(default_factory=set)
     _unmet: set[int] | None = None
     _throttles: ThrottleGate | None = None
+    # Workflow id → (key, critical), for the unsubscribe headers.
+    _workflows: dict = field(default_factory=dict)
 
     def load_notifications(self, notification_ids: Iterable) -> None:
         """Load the batch's notifications in one query."""
@@ -141,6 +144,25 @@ class BatchPreparer:
             subscriber=subscriber,
             payload=payload,
             shareable=not merged,
+        )
+
+    def unsubscribe_headers(
+        self, *, notification_id, subscriber_ref: str | None, priority: str
+    ) -> dict[str, str]:
+        """List-Unsubscribe headers for a non-critical email of a workflow ({} otherwise)."""
+        notification = self.notification(notification_id)
+        workflow_id = notification.workflow_id
+        if not subscriber_ref or workflow_id is None or priority == Priority.CRITICAL:
+            return {}
+        if workflow_id not in self._workflows:
+            self._workflows[workflow_id] = (
+                Workflow.objects.filter(pk=workflow_id).values_list("key", "critical").first()
+            )
+        workflow = self._workflows[workflow_id]
+        if workflow is None or workflow[1]:
+            return {}
+        return unsubscribe_headers(
+            subscriber_id=subscriber_ref, workflow_key=workflow[0], channel=self.channel
         )
 
     def _payload(

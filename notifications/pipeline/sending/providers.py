@@ -14,14 +14,14 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from connectors.base import Connector, PermanentError, Recipient, TransientError
 from connectors.registry import build_connector
-from notifications.models import Delivery, DeliveryStatus, Integration, Subscriber
+from notifications.models import Channel, Delivery, DeliveryStatus, Integration, Subscriber
 from notifications.pipeline.circuit import (
     circuit_is_open,
     circuit_record_failure,
@@ -220,6 +220,13 @@ def _send_one(delivery, channel, pool, batch: BatchPreparer, schema) -> str:
             template_key=delivery.template_key,
             digest_key=delivery.digest_key,
         )
+        if channel == Channel.EMAIL:
+            headers = batch.unsubscribe_headers(
+                notification_id=delivery.notification_id,
+                subscriber_ref=delivery.subscriber_ref,
+                priority=delivery.priority,
+            )
+            message = replace(message, headers={**message.headers, **headers})
         connector = pool.session(integration)
         recipient = _recipient(delivery, connector)
     except (RenderError, PermanentError, ValueError) as exc:

@@ -1,0 +1,95 @@
+"""One-click unsubscribe links for non-critical email (RFC 8058, RFC 2369).
+
+An email carries `List-Unsubscribe: <https://<tenant host>/u/<token>>` (and, when
+UNSUBSCRIBE_MAILTO is set, `<mailto:...?subject=unsubscribe%20<token>>`) with
+`List-Unsubscribe-Post: List-Unsubscribe=One-Click`. The token is signed (Django's signing,
+HMAC with SECRET_KEY) and salted with the tenant's schema: it names the subscriber, the
+workflow and the channel, and a forged, altered or other tenant's token does not verify.
+https://www.rfc-editor.org/rfc/rfc8058
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core import signing
+from django.db import connection
+
+from tenants.models import Domain
+
+UNSUBSCRIBE_PATH = "/u/"
+
+
+@dataclass(frozen=True)
+class UnsubscribeTarget:
+    subscriber_id: str
+    workflow_key: str
+    channel: str
+
+
+def _salt(schema: str) -> str:
+    return f"clarion.unsubscribe.{schema}"
+
+
+def unsubscribe_token(*, subscriber_id: str, workflow_key: str, channel: str) -> str:
+    """The signed token for one subscriber, workflow and channel in the current tenant."""
+    return signing.dumps(
+        [subscriber_id, workflow_key, channel],
+        salt=_salt(connection.schema_name),
+        compress=True,
+    )
+
+
+def unsubscribe_token_read(token: str) -> UnsubscribeTarget | None:
+    """What a token names, or None when it does not verify in the current tenant."""
+    try:
+        value = signing.loads(token, salt=_salt(connection.schema_name))
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value)):
+        return None
+    return UnsubscribeTarget(*value)
+
+
+# Schema → (host, when read): a domain change is seen within a minute.
+_HOSTS: dict[str, tuple[str, float]] = {}
+_HOST_TTL_SECONDS = 60.0
+
+
+def _tenant_host(schema: str) -> str:
+    """The tenant's primary domain (else its first)."""
+    cached = _HOSTS.get(schema)
+    if cached and time.monotonic() - cached[1] < _HOST_TTL_SECONDS:
+        return cached[0]
+    domain = (
+        Domain.objects.filter(tenant__schema_name=schema)
+        .order_by("-is_primary", "id")
+        .values_list("domain", flat=True)
+        .first()
+    ) or ""
+    _HOSTS[schema] = (domain, time.monotonic())
+    return domain
+
+
+def unsubscribe_url(token: str) -> str:
+    """The https URL of the one-click page for `token`, on the tenant's primary host."""
+    host = _tenant_host(connection.schema_name)
+    return f"https://{host}{UNSUBSCRIBE_PATH}{token}"
+
+
+def unsubscribe_headers(*, subscriber_id: str, workflow_key: str, channel: str) -> dict[str, str]:
+    """The List-Unsubscribe headers of one email."""
+    token = unsubscribe_token(
+        subscriber_id=subscriber_id, workflow_key=workflow_key, channel=channel
+    )
+    links = [f"<{unsubscribe_url(token)}>"]
+    if settings.UNSUBSCRIBE_MAILTO:
+        subject = quote(f"unsubscribe {token}")
+        links.append(f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject={subject}>")
+    return {
+        "List-Unsubscribe": ", ".join(links),
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
