@@ -88,6 +88,7 @@ def api_key_rpc(*, category: str):
             response_metadata = [("x-request-id", request_id)]
             close_old_connections()
             try:
+                connection.set_schema_to_public()  # keys and tenants live in public
                 key = _authenticate(metadata)
                 call = Call(
                     tenant=key.tenant,

@@ -61,7 +61,10 @@ def server_start(*, address: str | None = None, port: int | None = None) -> Runn
         [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
     target = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-    bound = server.add_insecure_port(target)
+    try:
+        bound = server.add_insecure_port(target)
+    except RuntimeError as exc:  # grpcio raises it when the address cannot be bound
+        raise OSError(f"cannot listen on {target}: {exc}") from exc
     if not bound:
         raise OSError(f"cannot listen on {target}")
     server.start()

@@ -13,7 +13,7 @@ import uuid
 
 import grpc
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,6 +22,9 @@ from grpc_status import rpc_status
 
 from clarion.v1 import events_pb2, events_pb2_grpc
 from notifications.models import InboxMessage, Notification, Subscriber
+from notifications.services.trigger import _lock_id
+from platform_core.api.errors import GRPC_STATUS_BY_KIND, STATUS_BY_KIND
+from platform_core.errors import ErrorKind
 from tenants.models import ApiKey, Tenant
 from tenants.services import api_key_create
 from tests.conftest import BASE_DIR, worker_env
@@ -325,6 +328,28 @@ def test_an_invalid_request_is_invalid_argument_naming_the_field(
     assert Notification.objects.count() == before
 
 
+def test_a_key_still_in_flight_is_aborted_with_retry_info(live, events, inapp_event, unique):
+    # given: another request holds the idempotency key's lock (its transaction is open)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_id(f"busy-{unique}")])
+
+        # when
+        error = failure(
+            events.Trigger,
+            trigger(inapp_event, "u", transaction_id=f"busy-{unique}"),
+            metadata=auth(live.key),
+            timeout=30,
+        )
+
+    # then
+    assert error.code() == grpc.StatusCode.ABORTED
+    found = details(error)
+    assert found["reason"] == "idempotency_in_progress"
+    assert found["retry_after"] >= 1
+    assert not Notification.objects.filter(transaction_id=f"busy-{unique}").exists()
+
+
 def test_an_unknown_event_is_failed_precondition(live, events):
     error = failure(
         events.Trigger, trigger("no.such.event", "u"), metadata=auth(live.key), timeout=30
@@ -447,6 +472,10 @@ def test_a_connection_broken_between_calls_does_not_fail_the_next_call(live, eve
     for _ in range(2):
         response = events.Trigger(trigger(inapp_event, "u"), metadata=auth(live.key), timeout=30)
         assert response.status == "accepted"
+
+
+def test_every_error_kind_has_an_http_and_a_grpc_status():
+    assert set(STATUS_BY_KIND) == set(ErrorKind) == set(GRPC_STATUS_BY_KIND)
 
 
 def test_health_and_reflection_answer(channel):
