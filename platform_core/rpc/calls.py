@@ -12,6 +12,8 @@ status of its kind (`platform_core.api.errors.grpc_error_status`).
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -23,6 +25,8 @@ from platform_core.observability import request_id_from_header, request_id_var, 
 from tenants.models import ApiKey, Tenant
 from tenants.ratelimits import key_for_api_key, rate_limit_spend
 from tenants.services import api_key_authenticate, api_key_from_header
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,6 +85,8 @@ def api_key_rpc(*, category: str):
     def decorate(method):
         @functools.wraps(method)
         def handler(self, request, context: grpc.ServicerContext):
+            started = time.perf_counter()
+            outcome = grpc.StatusCode.OK
             metadata = _metadata(context)
             request_id = request_id_from_header(metadata.get("x-request-id"))
             request_id_var.set(request_id)
@@ -103,12 +109,21 @@ def api_key_rpc(*, category: str):
                 response = method(self, request, call)
             except Exception as exc:  # noqa: BLE001 - every error is answered with a status
                 status = grpc_error_status(exc)
+                outcome = status.code
                 context.send_initial_metadata(response_metadata)
                 context.abort_with_status(status)
             else:
                 context.send_initial_metadata(response_metadata)
                 return response
             finally:
+                logger.info(
+                    "grpc call",
+                    extra={
+                        "method": method.__name__,
+                        "code": outcome.name,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    },
+                )
                 connection.set_schema_to_public()
                 close_old_connections()
                 request_id_var.set(None)

@@ -50,6 +50,9 @@ def server_start(*, address: str | None = None, port: int | None = None) -> Runn
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
+            # grpcio sets SO_REUSEPORT by default: a second server on a taken port would
+            # start and share its calls instead of failing.
+            ("grpc.so_reuseport", 0),
         ],
     )
     services = notifications_rpc.add_to_server(server)

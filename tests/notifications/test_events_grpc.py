@@ -36,13 +36,17 @@ APP_NAME = "clarion-grpc-test"
 _LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
 
 
+class ServerExited(RuntimeError):
+    """The server exited before it listened; its output."""
+
+
 class Server:
     """`manage.py grpcserver --port 0` as a child process; its port is read from its output."""
 
-    def __init__(self, **env: str):
+    def __init__(self, port: int = 0, **env: str):
         self.proc = subprocess.Popen(
             [sys.executable, str(BASE_DIR / "manage.py"), "grpcserver"]
-            + ["--address", "127.0.0.1", "--port", "0"],
+            + ["--address", "127.0.0.1", "--port", str(port)],
             cwd=BASE_DIR,
             env=worker_env(**env),
             stdout=subprocess.PIPE,
@@ -64,7 +68,8 @@ class Server:
                     return int(match.group(1))
         finally:
             timer.cancel()
-        raise RuntimeError(f"grpcserver did not start:\n{self.output.decode(errors='replace')}")
+        self.proc.wait(10)
+        raise ServerExited(self.output.decode(errors="replace"))
 
     def _drain(self) -> None:
         for line in self.proc.stdout:
@@ -501,6 +506,13 @@ def test_health_and_reflection_answer(channel):
     names = {service.name for service in answers[0].list_services_response.service}
     assert {"clarion.v1.Events", "grpc.health.v1.Health"} <= names
     assert answers[1].file_descriptor_response.file_descriptor_proto
+
+
+def test_a_taken_port_fails_loudly_instead_of_sharing_it(grpc_server):
+    with pytest.raises(ServerExited) as exited:
+        Server(port=grpc_server.port)
+
+    assert f"cannot listen on 127.0.0.1:{grpc_server.port}" in str(exited.value)
 
 
 def test_sigterm_stops_the_server_gracefully(test_tenants):
