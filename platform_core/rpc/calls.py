@@ -92,8 +92,8 @@ def api_key_rpc(*, category: str):
             request_id_var.set(request_id)
             tenant_var.set(None)
             response_metadata = [("x-request-id", request_id)]
-            close_old_connections()
             try:
+                close_old_connections()
                 connection.set_schema_to_public()  # keys and tenants live in public
                 key = _authenticate(metadata)
                 call = Call(

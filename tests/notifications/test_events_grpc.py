@@ -508,6 +508,28 @@ def test_health_and_reflection_answer(channel):
     assert answers[1].file_descriptor_response.file_descriptor_proto
 
 
+def test_a_database_outage_is_unavailable_with_retry_info(test_tenants):
+    # given: a server whose database refuses connections
+    server = Server(DATABASE_URL="postgres://clarion@127.0.0.1:1/clarion", PGCONNECT_TIMEOUT="2")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            # when
+            error = failure(
+                events_pb2_grpc.EventsStub(channel).Trigger,
+                trigger("order.shipped", "u"),
+                metadata=auth(test_tenants["wonka"].key),
+                timeout=30,
+            )
+    finally:
+        server.stop()
+
+    # then: retry later, not an internal error
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    found = details(error)
+    assert found["reason"] == "service_unavailable"
+    assert found["retry_after"] >= 1
+
+
 def test_a_taken_port_fails_loudly_instead_of_sharing_it(grpc_server):
     with pytest.raises(ServerExited) as exited:
         Server(port=grpc_server.port)
