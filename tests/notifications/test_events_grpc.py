@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -388,6 +389,35 @@ def test_another_tenants_key_sees_nothing_of_the_first_tenant(
     finally:
         connection.set_tenant(live.tenant)
     assert Notification.objects.filter(transaction_id=f"mine-{unique}").count() == 1
+
+
+def test_concurrent_calls_of_two_tenants_stay_in_their_own_schemas(
+    live, test_tenants, inapp_event, unique
+):
+    # given: a server with several threads, and calls of wonka and globex interleaved
+    server = Server(GRPC_MAX_WORKERS="4")
+    globex = test_tenants["globex"]
+
+    def call(n: int):
+        key = live.key if n % 2 == 0 else globex.key
+        request = trigger(inapp_event, f"c-{n}", transaction_id=f"conc-{unique}-{n}")
+        try:
+            return stub.Trigger(request, metadata=auth(key), timeout=30).status
+        except grpc.RpcError as error:
+            return details(error)["reason"]
+
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = events_pb2_grpc.EventsStub(channel)
+            # when
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                outcomes = list(pool.map(call, range(40)))
+    finally:
+        server.stop()
+
+    # then: every wonka call found wonka's route, no globex call did
+    assert outcomes == ["accepted", "unknown_event"] * 20
+    assert Notification.objects.filter(transaction_id__startswith=f"conc-{unique}-").count() == 20
 
 
 def test_bulk_trigger_accepts_each_event_on_its_own(live, events, inapp_event, unique):
