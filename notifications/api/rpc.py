@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 
+import grpc
 from google.protobuf import struct_pb2
 
 from clarion.v1 import events_pb2, events_pb2_grpc
 from notifications.api.events import bulk_accept, trigger_accept
 from platform_core.api.parsers import parse_json_body
-from platform_core.rpc.calls import Call, api_key_rpc
+from platform_core.rpc.calls import Call, api_key_rpc, lenient_deserializer
 
 PRIORITIES = {
     events_pb2.PRIORITY_CRITICAL: "critical",
@@ -146,6 +147,22 @@ class EventsServicer(events_pb2_grpc.EventsServicer):
 
 
 def add_to_server(server) -> list[str]:
-    """Register the services of this module on `server`; their full names."""
-    events_pb2_grpc.add_EventsServicer_to_server(EventsServicer(), server)
-    return [events_pb2.DESCRIPTOR.services_by_name["Events"].full_name]
+    """Register the services of this module on `server`; their full names.
+
+    As the generated `add_EventsServicer_to_server`, with requests that fail to decode
+    answered by the servicer (INVALID_ARGUMENT) rather than by the runtime (INTERNAL).
+    """
+    service = events_pb2.DESCRIPTOR.services_by_name["Events"]
+    servicer = EventsServicer()
+    handlers = {
+        method.name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=lenient_deserializer(getattr(events_pb2, method.input_type.name)),
+            response_serializer=getattr(events_pb2, method.output_type.name).SerializeToString,
+        )
+        for method in service.methods
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
+    return [service.full_name]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import grpc
 from django.db import close_old_connections, connection
+from google.protobuf.message import DecodeError
 
 from platform_core.api.errors import grpc_error_status
 from platform_core.errors import ApplicationError, ErrorKind
@@ -38,6 +39,26 @@ class Call:
     request_id: str
     metadata: dict[str, str]
     response_metadata: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A request that is not a valid message of its type (e.g. nested past protobuf's limit)."""
+
+    reason: str
+
+
+def lenient_deserializer(message_class):
+    """`message_class.FromString`, but a bad message becomes `Undecodable` instead of the
+    runtime's bare INTERNAL: the call then answers INVALID_ARGUMENT `malformed_message`."""
+
+    def parse(data: bytes):
+        try:
+            return message_class.FromString(data)
+        except DecodeError as exc:
+            return Undecodable(str(exc))
+
+    return parse
 
 
 def _metadata(context: grpc.ServicerContext) -> dict[str, str]:
@@ -106,6 +127,12 @@ def api_key_rpc(*, category: str):
                 connection.set_tenant(key.tenant)
                 tenant_var.set(key.tenant.slug)
                 _rate_limit(call, category)
+                if isinstance(request, Undecodable):
+                    raise ApplicationError(
+                        "malformed_message",
+                        f"The request is not a valid message: {request.reason}",
+                        kind=ErrorKind.VALIDATION,
+                    )
                 response = method(self, request, call)
             except Exception as exc:  # noqa: BLE001 - every error is answered with a status
                 status = grpc_error_status(exc)

@@ -334,6 +334,57 @@ def test_an_invalid_request_is_invalid_argument_naming_the_field(
     assert Notification.objects.count() == before
 
 
+def nested(depth: int) -> dict:
+    value: dict = {"x": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_a_payload_nested_deeper_than_the_rest_limit_is_too_deep(live, events, inapp_event):
+    request = trigger(inapp_event, "u", payload=struct(nested(33)))
+
+    error = failure(events.Trigger, request, metadata=auth(live.key), timeout=30)
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details(error)["reason"] == "too_deep"
+
+
+def test_a_payload_nested_32_deep_is_accepted(live, events, inapp_event):
+    request = trigger(inapp_event, "u", payload=struct(nested(31)))
+
+    assert events.Trigger(request, metadata=auth(live.key), timeout=30).status == "accepted"
+
+
+def _varint(number: int) -> bytes:
+    out = b""
+    while True:
+        low, number = number & 0x7F, number >> 7
+        if not number:
+            return out + bytes([low])
+        out += bytes([low | 0x80])
+
+
+def test_a_payload_too_deep_for_protobuf_is_refused_and_the_server_goes_on(
+    live, channel, events, inapp_event
+):
+    # given: a TriggerRequest, written by hand, whose payload nests past protobuf's limit
+    payload = struct_pb2.Struct()
+    payload.update(nested(60))
+    body = payload.SerializeToString()
+    raw = trigger(inapp_event, "u").SerializeToString() + b"\x1a" + _varint(len(body)) + body
+    send_raw = channel.unary_unary("/clarion.v1.Events/Trigger")
+
+    # when
+    error = failure(send_raw, raw, metadata=auth(live.key), timeout=30)
+
+    # then: refused as invalid, and the next call is served
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details(error)["reason"] == "malformed_message"
+    ok = events.Trigger(trigger(inapp_event, "u"), metadata=auth(live.key), timeout=30)
+    assert ok.status == "accepted"
+
+
 def test_a_key_still_in_flight_is_aborted_with_retry_info(live, events, inapp_event, unique):
     # given: another request holds the idempotency key's lock (its transaction is open)
     with transaction.atomic():
