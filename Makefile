@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint services stop clean-data bench
+.PHONY: demo test lint services stop clean-data bench proto
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Clarion needs Python 3.11 (set PYTHON=/path/to/python3.11)")'
@@ -26,6 +26,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
+
+# Regenerate clarion/v1/*_pb2*.py from proto/ (grpcio-tools); the result is committed.
+proto: $(STAMP)
+	$(PY) proto/generate.py
 
 services: $(STAMP)
 	$(PY) -m platform_core.dev services

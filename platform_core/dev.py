@@ -1,7 +1,7 @@
 """Runs Clarion on one machine: `python -m platform_core.dev demo|test|services|stop|clean-data`.
 
 `demo` starts the embedded servers (when DATABASE_URL / REDIS_URL are unset), migrates,
-sets up the demo tenant, then runs a mail sink, web, one Celery worker per queue and beat
+sets up the demo tenant, then runs a mail sink, web, gRPC, one Celery worker per queue and beat
 under supervisord (platform_core.processes), which restarts whatever dies, until Ctrl-C or
 SIGTERM; then it stops every one of them and the embedded servers it started.
 `test` starts the same servers and runs the test suite against them.
@@ -25,6 +25,7 @@ from platform_core.processes import (
     ProcessManager,
     Program,
     beat_program,
+    grpc_program,
     mail_sink_program,
     stop_left_behind,
     web_program,
@@ -175,8 +176,13 @@ class _Reporter:
 def demo() -> int:
     port = int(os.environ.get("PORT", "8000"))
     smtp_port = int(os.environ.get("DEMO_SMTP_PORT", "1025"))
+    grpc_port = int(os.environ.get("GRPC_PORT", "50051"))
     problems = _port_problems(
-        {"PORT": (port, "the web server"), "DEMO_SMTP_PORT": (smtp_port, "the mail sink")}
+        {
+            "PORT": (port, "the web server"),
+            "DEMO_SMTP_PORT": (smtp_port, "the mail sink"),
+            "GRPC_PORT": (grpc_port, "the gRPC server"),
+        }
     )
     if problems:
         for problem in problems:
@@ -207,7 +213,9 @@ def demo() -> int:
         _manage("migrate_schemas", "--noinput", env={**env, "LOG_LEVEL": "WARNING"}, capture=True)
         banner = _manage("demo_setup", env=env, capture=True)
         manager = ProcessManager(
-            programs=demo_programs(port=port, smtp_port=smtp_port, mailbox=mailbox, data=data),
+            programs=demo_programs(
+                port=port, smtp_port=smtp_port, mailbox=mailbox, data=data, grpc_port=grpc_port
+            ),
             env=env,
             run_dir=data / "run",
             log_dir=data / "logs",
@@ -220,7 +228,8 @@ def demo() -> int:
             _say(f"web did not come up; see {manager.log_dir / 'web.log'}")
             code = 1
             return code
-        print(banner.replace("{PORT}", str(port)), flush=True)
+        banner = banner.replace("{PORT}", str(port)).replace("{GRPC_PORT}", str(grpc_port))
+        print(banner, flush=True)
         _say(f"logs in {manager.log_dir}; a process that dies is restarted; Ctrl-C stops all")
         report = _Reporter(manager)
         while manager.alive():
@@ -240,11 +249,14 @@ def demo() -> int:
     return code
 
 
-def demo_programs(*, port: int, smtp_port: int, mailbox: Path, data: Path) -> list[Program]:
-    """What `make demo` runs: the mail sink, web, one worker per queue and beat."""
+def demo_programs(
+    *, port: int, smtp_port: int, mailbox: Path, data: Path, grpc_port: int = 50051
+) -> list[Program]:
+    """What `make demo` runs: the mail sink, web, gRPC, one worker per queue and beat."""
     return [
         mail_sink_program(port=smtp_port, mailbox=mailbox),
         web_program(port=port),
+        grpc_program(port=grpc_port),
         *worker_programs(),
         beat_program(schedule=data / "celerybeat-schedule"),
     ]

@@ -65,6 +65,13 @@ def web_program(*, port: int) -> Program:
     return Program("web", argv, stopwaitsecs=25, priority=20, group="platform")
 
 
+def grpc_program(*, port: int) -> Program:
+    """`manage.py grpcserver`: the gRPC trigger API (stops gracefully on SIGTERM)."""
+    argv = [PYTHON, str(BASE_DIR / "manage.py"), "grpcserver", "--address", "127.0.0.1"]
+    argv += ["--port", str(port)]
+    return Program("grpc", argv, stopwaitsecs=15, priority=20, group="platform")
+
+
 def worker_programs(workers: dict[str, int] | None = None) -> list[Program]:
     """One Celery worker per queue, named `<queue>@<host>`."""
     programs = []

@@ -21,6 +21,8 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
+from platform_core.errors import ApplicationError, ErrorKind
+
 logger = logging.getLogger(__name__)
 
 CATEGORIES = ("events", "config", "read", "inbox")
@@ -55,6 +57,17 @@ class Usage:
     remaining: int
     reset: int  # seconds until the window ends
     allowed: bool
+    period: int = 0  # seconds of the window
+
+    def error(self) -> ApplicationError:
+        """429 `rate_limited`, for a request past the limit."""
+        return ApplicationError(
+            "rate_limited",
+            f"More than {self.limit} `{self.category}` requests in {self.period} s; "
+            f"retry in {self.reset} s.",
+            kind=ErrorKind.RATE_LIMITED,
+            retry_after=self.reset,
+        )
 
     def headers(self) -> dict[str, str]:
         return {
@@ -139,4 +152,14 @@ def rate_limit_hit(*, key: str, category: str, limit: Limit) -> Usage | None:
         remaining=max(limit.limit - count, 0),
         reset=max(math.ceil(ttl_ms / 1000), 1),
         allowed=count <= limit.limit,
+        period=limit.period,
     )
+
+
+def rate_limit_spend(*, key: str, category: str, overrides: str) -> Usage | None:
+    """Count one request of `category` against `key` under a tenant's limits (`overrides` on
+    API_RATE_LIMITS); its usage, or None when the category is unlimited or Redis is down."""
+    limit = limits_for(overrides=overrides).get(category)
+    if limit is None:
+        return None
+    return rate_limit_hit(key=key, category=category, limit=limit)

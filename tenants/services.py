@@ -107,13 +107,17 @@ def tenant_admin_create(*, tenant: Tenant, email: str, password: str | None):
     return user
 
 
-def api_key_from_request(request) -> str | None:
-    """The secret after `Authorization: ApiKey `, or None."""
-    header = request.headers.get("Authorization", "")
-    keyword, _, value = header.partition(" ")
+def api_key_from_header(header: str | None) -> str | None:
+    """The secret of an `Authorization` value `ApiKey <secret>` (HTTP header, gRPC metadata)."""
+    keyword, _, value = (header or "").partition(" ")
     if keyword.lower() != "apikey" or not value.strip():
         return None
     return value.strip()
+
+
+def api_key_from_request(request) -> str | None:
+    """The secret after `Authorization: ApiKey `, or None."""
+    return api_key_from_header(request.headers.get("Authorization"))
 
 
 def api_key_create(*, tenant: Tenant, name: str = "default") -> tuple[ApiKey, str]:

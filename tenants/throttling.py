@@ -12,14 +12,8 @@ from __future__ import annotations
 
 from rest_framework.throttling import BaseThrottle
 
-from platform_core.errors import ApplicationError, ErrorKind
 from tenants.models import ApiKey
-from tenants.ratelimits import (
-    key_for_api_key,
-    key_for_subscriber,
-    limits_for,
-    rate_limit_hit,
-)
+from tenants.ratelimits import key_for_api_key, key_for_subscriber, rate_limit_spend
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -48,20 +42,11 @@ class ApiRateLimitThrottle(BaseThrottle):
             )
         else:  # not authenticated as anyone (provider webhooks, the schema): not counted
             return True
-        limit = limits_for(overrides=tenant.api_rate_limits).get(category)
-        if limit is None:
-            return True
-        usage = rate_limit_hit(key=key, category=category, limit=limit)
-        if usage is None:  # Redis unavailable: fail open (logged)
+        usage = rate_limit_spend(key=key, category=category, overrides=tenant.api_rate_limits)
+        if usage is None:  # unlimited, or Redis unavailable: fail open (logged)
             return True
         # DRF copies the view's headers onto its response, the error response included.
         view.headers.update(usage.headers())
         if not usage.allowed:
-            raise ApplicationError(
-                "rate_limited",
-                f"More than {usage.limit} `{category}` requests in {limit.period} s; "
-                f"retry in {usage.reset} s.",
-                kind=ErrorKind.RATE_LIMITED,
-                retry_after=usage.reset,
-            )
+            raise usage.error()
         return True

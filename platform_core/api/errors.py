@@ -3,6 +3,9 @@
 The only place that knows HTTP status codes for errors: application errors map by kind,
 DRF's and Django's by class, and an outage of PostgreSQL, Redis or the broker is a 503
 `service_unavailable` with Retry-After, whether it happens in a view or in a middleware.
+
+The gRPC API maps the same kinds to gRPC status codes (`GRPC_STATUS_BY_KIND`), with the
+same code, message and fields in a google.rpc.Status (`grpc_error_status`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ import sys
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc import StatusCode
+from grpc_status import rpc_status
 from rest_framework import exceptions, status
 
 from platform_core.errors import OUTAGE_RETRY_AFTER_SECONDS, ApplicationError, ErrorKind, is_outage
@@ -27,7 +34,24 @@ STATUS_BY_KIND = {
     ErrorKind.UNPROCESSABLE: status.HTTP_422_UNPROCESSABLE_ENTITY,
     ErrorKind.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
     ErrorKind.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+    ErrorKind.UNAUTHENTICATED: status.HTTP_401_UNAUTHORIZED,
 }
+
+# The same kinds over gRPC (https://grpc.io/docs/guides/status-codes/): a reused idempotency
+# key with another body and an unknown event are FAILED_PRECONDITION (the state of the
+# tenant's configuration, not the request's shape); a key still in flight is ABORTED.
+GRPC_STATUS_BY_KIND = {
+    ErrorKind.VALIDATION: StatusCode.INVALID_ARGUMENT,
+    ErrorKind.NOT_FOUND: StatusCode.NOT_FOUND,
+    ErrorKind.CONFLICT: StatusCode.ABORTED,
+    ErrorKind.TOO_LARGE: StatusCode.INVALID_ARGUMENT,
+    ErrorKind.UNPROCESSABLE: StatusCode.FAILED_PRECONDITION,
+    ErrorKind.RATE_LIMITED: StatusCode.RESOURCE_EXHAUSTED,
+    ErrorKind.UNAVAILABLE: StatusCode.UNAVAILABLE,
+    ErrorKind.UNAUTHENTICATED: StatusCode.UNAUTHENTICATED,
+}
+# google.rpc.ErrorInfo.domain of every Clarion error; its `reason` is the stable code.
+GRPC_ERROR_DOMAIN = "clarion"
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -157,6 +181,68 @@ def outage_response(exc: BaseException, request=None) -> JsonResponse:
         "A service Clarion depends on is unavailable; retry later.",
         headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
     )
+
+
+def application_error(exc: BaseException) -> ApplicationError | None:
+    """`exc` as an application error with its stable code, or None for an unexpected one.
+
+    DRF's validation and parse errors become `validation_error` / `malformed_json` with the
+    fields the REST envelope names; an outage becomes `service_unavailable`.
+    """
+    if isinstance(exc, ApplicationError):
+        return exc
+    if isinstance(exc, exceptions.ValidationError):
+        return ApplicationError(
+            "validation_error",
+            "The request is not valid.",
+            kind=ErrorKind.VALIDATION,
+            fields=_flatten(exc.detail),
+        )
+    if isinstance(exc, exceptions.ParseError):
+        return ApplicationError("malformed_json", str(exc.detail), kind=ErrorKind.VALIDATION)
+    if is_outage(exc):
+        return ApplicationError(
+            "service_unavailable",
+            "A service Clarion depends on is unavailable; retry later.",
+            kind=ErrorKind.UNAVAILABLE,
+            retry_after=OUTAGE_RETRY_AFTER_SECONDS,
+        )
+    return None
+
+
+def grpc_error_status(exc: BaseException):
+    """The grpc.Status of a failed call: the kind's status code, with google.rpc details.
+
+    ErrorInfo carries the stable code (`reason`), BadRequest each field's messages, RetryInfo
+    when the same call may succeed later. An unexpected error is logged and reported, and
+    answers INTERNAL `internal_error` without its text.
+    """
+    error = application_error(exc)
+    if error is None:
+        logger.exception("unhandled error in gRPC call", exc_info=exc)
+        _report(exc)
+        code, reason = StatusCode.INTERNAL, "internal_error"
+        message, fields, retry_after = "An internal error occurred; it has been logged.", None, None
+    else:
+        if error.kind is ErrorKind.UNAVAILABLE:
+            logger.warning("dependency unavailable", extra={"error_class": type(exc).__name__})
+        code, reason = GRPC_STATUS_BY_KIND[error.kind], error.code
+        message, fields, retry_after = error.message, error.fields, error.retry_after
+    details = [error_details_pb2.ErrorInfo(reason=reason, domain=GRPC_ERROR_DOMAIN)]
+    if fields:
+        violations = [
+            error_details_pb2.BadRequest.FieldViolation(field=field, description=text)
+            for field, texts in fields.items()
+            for text in texts
+        ]
+        details.append(error_details_pb2.BadRequest(field_violations=violations))
+    if retry_after is not None:
+        delay = duration_pb2.Duration(seconds=int(retry_after))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
+    proto = status_pb2.Status(code=code.value[0], message=message)
+    for detail in details:
+        proto.details.add().Pack(detail)
+    return rpc_status.to_status(proto)
 
 
 def _report(exc: BaseException) -> None:

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from notifications.api.events import bulk_accept, trigger_accept
 from notifications.api.serializers.events import (
     BroadcastSerializer,
     BulkTriggerSerializer,
     TriggerAcceptedSerializer,
     TriggerSerializer,
 )
-from notifications.services.trigger import event_trigger
-from platform_core.api.errors import exception_handler
-from platform_core.errors import ApplicationError
 
 ERROR = OpenApiResponse(description="Error envelope `{error: {code, message, fields?}}`.")
 TRIGGER_EXAMPLE = OpenApiExample(
@@ -51,13 +46,11 @@ ACCEPTED_EXAMPLE = OpenApiExample(
 
 def _accept(request, serializer_class, *, broadcast: bool = False) -> Response:
     """Validate, accept (or replay) one event, and answer 202 (or 200 for a replay)."""
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    outcome = event_trigger(
-        data=serializer.validated_data,
-        raw=request.data,
+    outcome = trigger_accept(
+        body=request.data,
         idempotency_key=request.headers.get("Idempotency-Key"),
         request_id=getattr(request, "request_id", ""),
+        serializer_class=serializer_class,
         broadcast=broadcast,
     )
     if outcome.replayed:
@@ -183,22 +176,5 @@ class EventBulkView(APIView):
         ],
     )
     def post(self, request):
-        envelope = BulkTriggerSerializer(data=request.data)
-        envelope.is_valid(raise_exception=True)
-        results = []
-        for index, raw in enumerate(request.data["events"]):
-            try:
-                serializer = TriggerSerializer(data=raw)
-                serializer.is_valid(raise_exception=True)
-                outcome = event_trigger(
-                    data=serializer.validated_data,
-                    raw=raw,
-                    request_id=f"{getattr(request, 'request_id', '')}:{index}",
-                )
-            except (APIException, ApplicationError) as exc:
-                results.append(
-                    {"status": "error", **json.loads(exception_handler(exc, {}).content)}
-                )
-                continue
-            results.append({**outcome.body, "replayed": outcome.replayed})
+        results = bulk_accept(body=request.data, request_id=getattr(request, "request_id", ""))
         return Response({"results": results}, status=status.HTTP_202_ACCEPTED)

@@ -54,6 +54,7 @@ class Command(BaseCommand):
                     f"  Tenant admin    http://{DEMO_HOST}:{{PORT}}/admin/  {email} / {password}",
                     f"  API docs        http://{DEMO_HOST}:{{PORT}}/api/docs/",
                     "  Health          http://localhost:{PORT}/healthz  /readyz  /metrics",
+                    "  gRPC            127.0.0.1:{GRPC_PORT}  clarion.v1.Events (reflection on)",
                     f"  API key (demo)  {secret}",
                     "",
                     f"  Mail sink       emails land in {mailbox}",

@@ -1,0 +1,1 @@
+"""clarion.v1: generated from proto/clarion/v1/*.proto; never edited by hand."""

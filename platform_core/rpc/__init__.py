@@ -1,0 +1,1 @@
+"""The gRPC API: the server (`manage.py grpcserver`) and what every call goes through."""
