@@ -21,6 +21,7 @@ from notifications.models.deliveries import (
 )
 from notifications.models.governance import Throttle
 from notifications.models.subscribers import Subscriber, Topic, TopicSubscription
+from notifications.models.suppressions import Suppression, SuppressionReason
 
 __all__ = [
     "Channel",
@@ -35,6 +36,8 @@ __all__ = [
     "Route",
     "StepType",
     "Subscriber",
+    "Suppression",
+    "SuppressionReason",
     "Template",
     "TemplateVariant",
     "Throttle",

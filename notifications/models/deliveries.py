@@ -145,6 +145,12 @@ class Delivery(models.Model):
                 name="delivery_sending_idx",
                 condition=Q(status="sending"),
             ),
+            # Provider webhooks find their delivery by the provider's message id.
+            models.Index(
+                fields=["provider_message_id"],
+                name="delivery_provider_message_idx",
+                condition=~Q(provider_message_id=""),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -167,10 +173,20 @@ class DeliveryEvent(models.Model):
     provider_response_code = models.IntegerField(null=True, blank=True)
     detail = models.TextField(blank=True, default="")
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # What a provider's event (or a tracked click or open) is known by: the provider's event
+    # id, else its kind and timestamp. The same event twice is recorded once.
+    provider_event_id = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["delivery", "id"], name="delivery_event_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "provider_event_id"],
+                name="delivery_event_once",
+                condition=~Q(provider_event_id=""),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.delivery_id}: {self.from_status} → {self.status}"
