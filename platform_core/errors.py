@@ -23,6 +23,7 @@ Fields = dict[str, list[str]]
 
 class ErrorKind(enum.Enum):
     VALIDATION = "validation"  # the input is not valid; `fields` names what
+    UNAUTHENTICATED = "unauthenticated"  # missing or wrong credentials or signature
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"  # clashes with the current state (exists, in use, in flight)
     UNPROCESSABLE = "unprocessable"  # well-formed, but cannot be acted upon

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 STATUS_BY_KIND = {
     ErrorKind.VALIDATION: status.HTTP_400_BAD_REQUEST,
+    ErrorKind.UNAUTHENTICATED: status.HTTP_401_UNAUTHORIZED,
     ErrorKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
     ErrorKind.CONFLICT: status.HTTP_409_CONFLICT,
     ErrorKind.TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,

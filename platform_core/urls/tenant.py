@@ -14,5 +14,6 @@ from platform_core.urls.common import urlpatterns as common_patterns
 urlpatterns = [
     path("admin/", tenant_admin_site.urls),
     path("api/v1/", include("platform_core.api.urls")),
+    path("", include("notifications.api.urls.tracking")),
     *common_patterns,
 ]

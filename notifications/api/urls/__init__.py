@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("notifications.api.urls.events")),
     path("", include("notifications.api.urls.deliveries")),
     path("", include("notifications.api.urls.inbox")),
+    path("", include("notifications.api.urls.feedback")),
 ]
