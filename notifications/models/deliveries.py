@@ -175,7 +175,7 @@ class DeliveryEvent(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     # What a provider's event (or a tracked click or open) is known by: the provider's event
     # id, else its kind and timestamp. The same event twice is recorded once.
-    provider_event_id = models.CharField(max_length=255, blank=True, default="")
+    provider_event_id = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["id"]
