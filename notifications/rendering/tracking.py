@@ -32,25 +32,37 @@ _TRAILING = ".,;:!?"
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 
 
-def _salt(kind: str, schema: str) -> str:
-    return f"{_SALT}.{kind}:{schema}"
+def _signer(kind: str, schema: str) -> signing.Signer:
+    # No timestamp: a link in an email keeps working as long as the message is kept.
+    return signing.Signer(salt=f"{_SALT}.{kind}:{schema}")
 
 
 def click_token(*, schema: str, delivery_id: int, url: str) -> str:
     """The signed token of one link of one delivery."""
-    return signing.dumps([delivery_id, url], salt=_salt("c", schema), compress=True)
+    return _signer("c", schema).sign_object([delivery_id, url], compress=True)
 
 
 def open_token(*, schema: str, delivery_id: int) -> str:
     """The signed token of one delivery's open pixel."""
-    return signing.dumps(delivery_id, salt=_salt("o", schema))
+    return _signer("o", schema).sign_object(delivery_id)
+
+
+def _read(kind: str, token: str, schema: str):
+    try:
+        return _signer(kind, schema).unsign_object(token)
+    except (signing.BadSignature, ValueError, TypeError, UnicodeDecodeError):
+        raise _Forged from None
+
+
+class _Forged(Exception):
+    pass
 
 
 def click_token_read(token: str, *, schema: str) -> tuple[int, str] | None:
     """(delivery id, original URL) of a click token of this tenant; None if forged."""
     try:
-        value = signing.loads(token, salt=_salt("c", schema))
-    except (signing.BadSignature, ValueError, TypeError):
+        value = _read("c", token, schema)
+    except _Forged:
         return None
     if (
         not isinstance(value, list)
@@ -66,8 +78,8 @@ def click_token_read(token: str, *, schema: str) -> tuple[int, str] | None:
 def open_token_read(token: str, *, schema: str) -> int | None:
     """The delivery id of an open token of this tenant; None if forged."""
     try:
-        value = signing.loads(token, salt=_salt("o", schema))
-    except (signing.BadSignature, ValueError, TypeError):
+        value = _read("o", token, schema)
+    except _Forged:
         return None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
