@@ -98,7 +98,7 @@ def mailgun_callback(message_id: str, *, key: str, event: dict | None = None) ->
 # --- Postmark, Brevo, Mailjet: HTTP basic auth only ----------------------------------------
 
 
-def postmark_callback(message_id: str, *, auth: str) -> Callback:
+def postmark_callback(message_id: str, *, auth: str, email: str = "ada@example.com") -> Callback:
     body = {
         "RecordType": "Bounce",
         "ID": 901542550,
@@ -107,7 +107,7 @@ def postmark_callback(message_id: str, *, auth: str) -> Callback:
         "Name": "Hard bounce",
         "MessageID": message_id,
         "Description": "The server was unable to deliver your message.",
-        "Email": "ada@example.com",
+        "Email": email,
         "From": "sender@example.com",
         "BouncedAt": "2026-11-27T16:28:50.3963933-04:00",
     }
