@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import connection, transaction
@@ -17,6 +18,8 @@ from notifications.pipeline.feedback import (
 )
 from notifications.rendering.tracking import click_token_read, open_token_read
 from platform_core.errors import ApplicationError, ErrorKind
+
+logger = logging.getLogger(__name__)
 
 
 def _not_found(message: str) -> ApplicationError:
@@ -62,7 +65,19 @@ def integration_webhook_receive(*, integration_id: int, request: Any, url: str) 
             "malformed_webhook", f"The webhook could not be read: {exc}.", kind=ErrorKind.VALIDATION
         ) from None
     with transaction.atomic():
-        return feedback_apply(integration=integration, events=events)
+        result = feedback_apply(integration=integration, events=events)
+    logger.info(
+        "provider webhook",
+        extra={
+            "integration_id": integration.pk,
+            "provider": integration.provider,
+            "received": result.received,
+            "matched": result.matched,
+            "recorded": result.recorded,
+            "suppressed": result.suppressed,
+        },
+    )
+    return result
 
 
 def tracking_click(*, token: str) -> str:

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from django.test import Client
 
-from notifications.models import Delivery, Integration, Subscriber, Suppression
+from notifications.models import Delivery, Integration, Subscriber, Suppression, Workflow
 from tests.notifications import feedback_helpers as fb
 from tests.notifications.pipeline_helpers import make_workflow, twilio_integration, wait_until
 
@@ -71,6 +71,7 @@ def test_a_bounce_suppresses_the_address_and_a_click_on_the_emailed_link_is_trac
             }
         ],
     )
+    Workflow.objects.filter(key=f"wf-{unique}").update(track_opens=True)
     ada, bob = f"ada-{unique}", f"bob-{unique}"
     Subscriber.objects.create(subscriber_id=ada, email=f"{ada}@example.com")
     Subscriber.objects.create(subscriber_id=bob, email=f"{bob}@example.com")
@@ -110,7 +111,17 @@ def test_a_bounce_suppresses_the_address_and_a_click_on_the_emailed_link_is_trac
     assert to_bob.status == "bounced"
     assert Suppression.objects.filter(channel="email", address=f"{bob}@example.com").exists()
 
-    # when Ada follows the link in the email she received (HTML and text alike)
+    # when Ada opens the email she received (it loads the open pixel)
+    [pixel] = re.findall(r'<img src="([^"]+)"', ada_email["HtmlBody"])
+    assert pixel.startswith(f"https://{live.host}/t/o/") and pixel.endswith(".gif")
+    opened = webhooks.get(urlsplit(pixel).path)
+
+    # then her delivery is opened
+    assert (opened.status_code, opened["Content-Type"]) == (200, "image/gif")
+    to_ada.refresh_from_db()
+    assert to_ada.status == "opened"
+
+    # when she follows the link in it (HTML and text alike)
     [link] = re.findall(r'href="([^"]+)"', ada_email["HtmlBody"])
     assert link.startswith(f"https://{live.host}/t/c/")
     assert link in ada_email["TextBody"]

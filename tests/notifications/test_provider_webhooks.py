@@ -337,6 +337,20 @@ def test_an_event_for_an_unknown_message_id_is_accepted_and_ignored(in_acme, hoo
     assert not Suppression.objects.exists()
 
 
+def test_the_webhook_needs_no_csrf_token_and_no_api_key(in_acme, acme):
+    from django.test import Client
+
+    integration = esp_integration("postmark", server_token="pm", webhook_secret="u:p")
+    delivery = fb.sent_delivery(integration, "csrf-id")
+    callback = fb.postmark_callback("csrf-id", auth=fb.basic_auth("u", "p"))
+
+    response = post(Client(HTTP_HOST=acme.host, enforce_csrf_checks=True), integration, callback)
+
+    assert response.status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == "bounced"
+
+
 def test_a_message_id_of_another_integration_is_not_matched(in_acme, hooks):
     ours = esp_integration("postmark", server_token="pm", webhook_secret="u:p")
     theirs = esp_integration("postmark", server_token="pm2", webhook_secret="v:q")

@@ -154,3 +154,24 @@ def test_the_open_pixel_is_a_gif_and_marks_the_delivery_opened(acme, sent_email)
     assert forged.status_code == 404
     sent_email.refresh_from_db()
     assert sent_email.status == "opened"
+
+
+def test_workflows_track_clicks_by_default_and_opens_when_asked(acme_api):
+    template = {"key": "t", "channel": "email", "subject": "Hi", "body": "<p>Hi</p>"}
+    assert acme_api.post("/api/v1/templates", template).status_code == 201
+    body = {
+        "key": "tracked",
+        "name": "Tracked",
+        "steps": [{"type": "send", "channel": "email", "template": "t"}],
+    }
+
+    default = acme_api.post("/api/v1/workflows", body)
+    changed = acme_api.put(
+        "/api/v1/workflows/tracked", {**body, "track_clicks": False, "track_opens": True}
+    )
+    invalid = acme_api.put("/api/v1/workflows/tracked", {**body, "track_opens": "sometimes"})
+
+    assert default.status_code == 201, default.json()
+    assert (default.json()["track_clicks"], default.json()["track_opens"]) == (True, False)
+    assert (changed.json()["track_clicks"], changed.json()["track_opens"]) == (False, True)
+    assert invalid.status_code == 400 and "track_opens" in invalid.json()["error"]["fields"]
