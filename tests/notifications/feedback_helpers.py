@@ -98,11 +98,18 @@ def mailgun_callback(message_id: str, *, key: str, event: dict | None = None) ->
 # --- Postmark, Brevo, Mailjet: HTTP basic auth only ----------------------------------------
 
 
-def postmark_callback(message_id: str, *, auth: str, email: str = "ada@example.com") -> Callback:
+def postmark_callback(
+    message_id: str,
+    *,
+    auth: str,
+    email: str = "ada@example.com",
+    record_type: str = "Bounce",
+    bounce_type: str = "HardBounce",
+) -> Callback:
     body = {
-        "RecordType": "Bounce",
+        "RecordType": record_type,
         "ID": 901542550,
-        "Type": "HardBounce",
+        "Type": bounce_type,
         "TypeCode": 1,
         "Name": "Hard bounce",
         "MessageID": message_id,

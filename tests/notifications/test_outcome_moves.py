@@ -129,3 +129,36 @@ def test_a_batch_records_each_delivery_and_repeated_ones_in_turn(integration):
     assert [r[:2] for r in rows(a)] == [("sent", "clicked"), ("clicked", "clicked")]
     queued.refresh_from_db()
     assert queued.status == "queued"
+
+
+def test_the_suppression_check_is_one_query_per_batch_however_large(integration):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.models import Suppression
+    from notifications.pipeline.sending.prepare import BatchPreparer
+
+    def skip_reasons(count: int) -> tuple[list[str], int]:
+        deliveries = [
+            fb.sent_delivery(integration, f"q-{count}-{n}", email=f"User{n}@example.com")
+            for n in range(count)
+        ]
+        batch = BatchPreparer(delivery_ids=[d.pk for d in deliveries], channel="email")
+        with CaptureQueriesContext(connection) as queries:
+            reasons = [
+                batch.skip_reason(delivery_id=d.pk, subscriber_pk=d.subscriber_id)
+                for d in deliveries
+            ]
+        # django-tenants sets the search path on each cursor; the statements are what count
+        return reasons, len([q for q in queries if not q["sql"].startswith("SET search_path")])
+
+    Suppression.objects.create(channel="email", address="user1@example.com", reason="complaint")
+
+    small, small_queries = skip_reasons(3)
+    large, large_queries = skip_reasons(30)
+
+    assert small == ["", "the address is suppressed (spam complaint)", ""]
+    assert large[1] == "the address is suppressed (spam complaint)"
+    assert large.count("") == 29
+    # the batch's send-condition query and its suppression query, for any number of deliveries
+    assert small_queries == large_queries == 2

@@ -307,6 +307,61 @@ def test_a_signed_twilio_status_callback_moves_the_sms_and_an_unsigned_one_is_re
     assert history(delivery) == [("sent", "delivered", "twilio")]
 
 
+@pytest.mark.parametrize(
+    ("record_type", "bounce_type", "status", "suppressed"),
+    [
+        ("Bounce", "SoftBounce", "sent", None),
+        ("SpamComplaint", "SpamComplaint", "sent", "complaint"),
+        ("Bounce", "HardBounce", "bounced", "hard_bounce"),
+    ],
+)
+def test_soft_bounces_are_recorded_and_complaints_suppress_without_a_status_change(
+    in_acme, hooks, record_type, bounce_type, status, suppressed
+):
+    integration = esp_integration("postmark", server_token="pm", webhook_secret="u:p")
+    delivery = fb.sent_delivery(integration, "pm-kind")
+    callback = fb.postmark_callback(
+        "pm-kind",
+        auth=fb.basic_auth("u", "p"),
+        email="Ada@Example.com",
+        record_type=record_type,
+        bounce_type=bounce_type,
+    )
+
+    response = post(hooks, integration, callback)
+
+    assert response.json()["recorded"] == 1
+    delivery.refresh_from_db()
+    assert delivery.status == status
+    assert len(history(delivery)) == 1
+    assert list(Suppression.objects.values_list("address", "reason", "delivery_id")) == (
+        [("ada@example.com", suppressed, delivery.pk)] if suppressed else []
+    )
+
+
+@pytest.mark.parametrize(("error_code", "suppressed"), [("30005", True), ("30008", False)])
+def test_an_undelivered_sms_bounces_and_a_permanent_error_suppresses_the_number(
+    in_acme, hooks, acme, error_code, suppressed
+):
+    integration = twilio()
+    delivery = fb.sent_delivery(integration, TWILIO_SID)
+    url = f"https://{acme.host}/api/v1/integrations/{integration.pk}/webhook"
+    params = {
+        "MessageSid": TWILIO_SID,
+        "MessageStatus": "undelivered",
+        "ErrorCode": error_code,
+        "AccountSid": "AC123",
+        "To": "+14155550100",
+    }
+
+    response = twilio_post(hooks, integration, params, fb.twilio_sign("twilio-token", url, params))
+
+    assert response.status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == "bounced"
+    assert Suppression.objects.filter(channel="sms", address="+14155550100").exists() == suppressed
+
+
 def test_twilios_documented_signature_example_is_accepted_by_the_connector():
     from connectors.twilio import twilio_signature
 
