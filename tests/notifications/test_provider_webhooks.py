@@ -392,16 +392,18 @@ def test_an_event_for_an_unknown_message_id_is_accepted_and_ignored(in_acme, hoo
     assert not Suppression.objects.exists()
 
 
-def test_the_webhook_needs_no_csrf_token_and_no_api_key(in_acme, acme):
+def test_the_webhook_needs_no_csrf_token_nor_api_key_and_answers_json_to_any_accept(in_acme, acme):
     from django.test import Client
 
     integration = esp_integration("postmark", server_token="pm", webhook_secret="u:p")
     delivery = fb.sent_delivery(integration, "csrf-id")
     callback = fb.postmark_callback("csrf-id", auth=fb.basic_auth("u", "p"))
 
+    callback.headers["Accept"] = "text/html"
     response = post(Client(HTTP_HOST=acme.host, enforce_csrf_checks=True), integration, callback)
 
     assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
     delivery.refresh_from_db()
     assert delivery.status == "bounced"
 

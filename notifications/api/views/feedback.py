@@ -16,6 +16,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,12 +41,23 @@ ERROR = OpenApiResponse(description="Error envelope `{error: {code, message, fie
 WEBHOOK_CHALLENGE = 'Basic realm="Clarion provider webhooks"'
 
 
+class _AnyAccept(BaseContentNegotiation):
+    """Providers send whatever `Accept` they like; the answer is JSON regardless."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class IntegrationWebhookView(APIView):
     """Provider callbacks: no API key; the provider's own signature authenticates them."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes: list = []
+    content_negotiation_class = _AnyAccept
 
     @extend_schema(
         summary="Receive a provider's delivery events",
