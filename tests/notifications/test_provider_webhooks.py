@@ -145,12 +145,15 @@ def test_a_signed_esp_event_moves_its_delivery_and_a_forged_one_is_refused(in_ac
     assert delivery.status == "sent"
     assert history(delivery) == []
 
-    # when the ESP's signed callback comes
-    accepted = post(hooks, integration, signed(message_id))
+    # when the ESP's signed callback comes, and comes again (ESPs retry)
+    callback = signed(message_id)
+    accepted = post(hooks, integration, callback)
+    replayed = post(hooks, integration, callback)
 
-    # then the delivery moved
+    # then the delivery moved, once
     assert accepted.status_code == 200, accepted.content
     assert accepted.json()["matched"] == 1
+    assert (replayed.status_code, replayed.json()["recorded"]) == (200, 0)
     delivery.refresh_from_db()
     assert delivery.status == expected
     assert history(delivery) == [("sent", expected, f"anymail:{esp}")]
