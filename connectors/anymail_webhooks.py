@@ -29,7 +29,12 @@ import warnings
 from typing import Any
 
 import requests
-from anymail.exceptions import AnymailError, AnymailWebhookValidationFailure
+from anymail.exceptions import (
+    AnymailError,
+    AnymailInsecureWebhookWarning,
+    AnymailNotSupportedWarning,
+    AnymailWebhookValidationFailure,
+)
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason, tracking
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -267,7 +272,8 @@ def anymail_webhook_events(
         kwargs["api_key"] = None
     with warnings.catch_warnings():
         # Insecure-webhook and ESP-support warnings: the checks above decide instead.
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", AnymailInsecureWebhookWarning)
+        warnings.simplefilter("ignore", AnymailNotSupportedWarning)
         try:
             view = _view_class(esp)(**kwargs)
         except (AnymailError, ImproperlyConfigured, ValueError, TypeError) as exc:
