@@ -45,8 +45,6 @@ def validate_origin(value: str) -> None:
         or (port is not None and not 0 < port < 65536)
     ):
         raise ValidationError(message, code="invalid_origin")
-
-
 def validate_rate_limits(value: str) -> None:
     """API rate limit overrides as `limits_parse` reads them."""
     try:
