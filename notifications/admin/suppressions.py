@@ -7,6 +7,7 @@ from django.utils.html import format_html
 
 from notifications.admin.common import admin_url
 from notifications.models import Delivery, Suppression
+from notifications.services.feedback import suppression_delete
 from platform_core.admin_sites import tenant_admin_site
 
 
@@ -26,6 +27,13 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def delete_model(self, request, obj):
+        suppression_delete(suppression_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            suppression_delete(suppression_id=pk)
 
     @admin.display(description="delivery")
     def delivery_link(self, obj):
