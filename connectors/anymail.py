@@ -25,6 +25,7 @@ from anymail.exceptions import (
 )
 from django.core.exceptions import ImproperlyConfigured
 
+from connectors.anymail_webhooks import WEBHOOK_ESPS, anymail_webhook_events
 from connectors.base import (
     REQUIRED,
     ConfigError,
@@ -146,6 +147,14 @@ class AnymailConnector(EmailBackendConnector):
     def variants(cls) -> tuple[str, ...]:
         """Every ESP django-anymail ships a backend for."""
         return anymail_esps()
+
+    @classmethod
+    def webhook_events(
+        cls, request: Any, *, settings: dict[str, Any], credentials: dict[str, Any], url: str
+    ) -> list[Any]:
+        """The ESP's tracking webhook, checked with this integration's webhook credentials
+        (`connectors.anymail_webhooks`)."""
+        return anymail_webhook_events(cls.esp, request, credentials=credentials)
 
     @classmethod
     def validate_config(
@@ -273,7 +282,12 @@ def _esp_class(esp: str) -> type[AnymailConnector]:
     return type(
         name,
         (AnymailConnector,),
-        {"esp": esp, "key": f"anymail:{esp}", "__doc__": f"django-anymail's {esp} backend."},
+        {
+            "esp": esp,
+            "key": f"anymail:{esp}",
+            "receives_webhooks": esp in WEBHOOK_ESPS,
+            "__doc__": f"django-anymail's {esp} backend.",
+        },
     )
 
 

@@ -100,6 +100,8 @@ class Connector:
     # The settings this connector connects to: URLs, and bare host names (SMTP's `host`).
     destination_urls: ClassVar[tuple[str, ...]] = ()
     destination_hosts: ClassVar[tuple[str, ...]] = ()
+    # True when the provider calls back with what became of a message (`webhook_events`).
+    receives_webhooks: ClassVar[bool] = False
 
     config: Any
 
@@ -121,6 +123,15 @@ class Connector:
         return destination_field_errors(
             settings, urls=cls.destination_urls, hosts=cls.destination_hosts
         )
+
+    @classmethod
+    def webhook_events(
+        cls, request: Any, *, settings: dict[str, Any], credentials: dict[str, Any], url: str
+    ) -> list[Any]:
+        """The `connectors.feedback.FeedbackEvent`s of one provider callback (a Django
+        request to `url`), authenticated with the integration's own secrets; raises
+        `connectors.feedback.WebhookRefused` when they do not check out."""
+        raise NotImplementedError(f"{cls.key!r} receives no webhooks")
 
     @classmethod
     def variant(cls, name: str) -> type[Connector]:

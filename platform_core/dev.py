@@ -208,6 +208,7 @@ def demo() -> int:
         env["DEMO_MAILBOX"] = str(mailbox)
         # The demo's mail sink listens on 127.0.0.1.
         env.setdefault("CLARION_ALLOW_PRIVATE_DESTINATIONS", "true")
+        env.setdefault("CLARION_TENANT_BASE_URL", f"http://{{host}}:{port}")
 
         _say("migrating the shared and tenant schemas ...")
         _manage("migrate_schemas", "--noinput", env={**env, "LOG_LEVEL": "WARNING"}, capture=True)

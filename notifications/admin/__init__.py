@@ -15,5 +15,6 @@ from notifications.admin import (  # noqa: F401
     integrations,
     people,
     routing,
+    suppressions,
     templates,
 )

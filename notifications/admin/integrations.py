@@ -16,6 +16,7 @@ from connectors.base import ConfigError
 from connectors.registry import UnknownProvider, get_connector_class, providers_for
 from notifications.admin.common import ServiceErrorsMixin
 from notifications.models import Channel, Integration
+from notifications.pipeline.feedback.provider import integration_webhook_url
 from notifications.services.config import (
     integration_create,
     integration_settings_errors,
@@ -124,11 +125,21 @@ class IntegrationAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     list_display = ("name", "channel", "provider", "primary", "active", "has_credentials")
     list_filter = ("channel", "primary", "active")
     search_fields = ("name", "provider")
-    readonly_fields = ("has_credentials", "created_at", "updated_at")
+    readonly_fields = ("has_credentials", "webhook_url", "created_at", "updated_at")
 
     def get_fields(self, request, obj=None):
         fields = ("channel", "provider", "name", "settings", "credentials", "primary", "active")
-        return fields + (("has_credentials", "created_at", "updated_at") if obj else ())
+        return fields + (
+            ("has_credentials", "webhook_url", "created_at", "updated_at") if obj else ()
+        )
+
+    @admin.display(description="webhook URL")
+    def webhook_url(self, obj):
+        try:
+            receives = get_connector_class(obj.provider).receives_webhooks
+        except UnknownProvider:
+            receives = False
+        return integration_webhook_url(obj.pk) if receives else "—"
 
     @admin.display(description="has credentials")
     def has_credentials(self, obj):

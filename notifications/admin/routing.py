@@ -79,7 +79,7 @@ STEP_ERROR_FIELDS = {
 class WorkflowForm(forms.ModelForm):
     class Meta:
         model = Workflow
-        fields = ("key", "name", "critical", "send_window")
+        fields = ("key", "name", "critical", "send_window", "track_clicks", "track_opens")
         help_texts = {
             "send_window": '{"start": "08:00", "end": "21:00"} in the subscriber\'s time zone: '
             "non-critical email, SMS and push wait for it. Empty: any time."
@@ -181,12 +181,14 @@ class WorkflowAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin)
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("key", "name", "critical", "send_window")
+            return ("key", "name", "critical", "send_window", "track_clicks", "track_opens")
         return (
             "key",
             "name",
             "critical",
             "send_window",
+            "track_clicks",
+            "track_opens",
             "used_by_routes",
             "created_at",
             "updated_at",
@@ -239,6 +241,8 @@ class WorkflowAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin)
                 name=obj.name,
                 critical=obj.critical,
                 send_window=obj.send_window,
+                track_clicks=obj.track_clicks,
+                track_opens=obj.track_opens,
                 steps=steps,
             )
         else:
@@ -247,6 +251,8 @@ class WorkflowAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin)
                 name=obj.name,
                 critical=obj.critical,
                 send_window=obj.send_window,
+                track_clicks=obj.track_clicks,
+                track_opens=obj.track_opens,
                 steps=steps,
             )
         obj.pk = workflow.pk

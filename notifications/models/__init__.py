@@ -28,6 +28,7 @@ from notifications.models.feedback import (
 )
 from notifications.models.governance import Throttle
 from notifications.models.subscribers import Subscriber, Topic, TopicSubscription
+from notifications.models.suppressions import Suppression, SuppressionReason
 
 __all__ = [
     "WEBHOOK_EVENTS",
@@ -47,6 +48,8 @@ __all__ = [
     "Route",
     "StepType",
     "Subscriber",
+    "Suppression",
+    "SuppressionReason",
     "Template",
     "TemplateVariant",
     "Throttle",

@@ -77,6 +77,10 @@ class Workflow(models.Model):
     # {"start": "09:00", "end": "20:00"} in the subscriber's time zone: non-critical email,
     # SMS and push are sent only inside it (notifications.pipeline.quiet_hours).
     send_window = models.JSONField(null=True, blank=True)
+    # Links in its messages go through /t/c/<token> (a click makes the delivery `clicked`);
+    # its emails carry an open pixel (/t/o/<token>.gif).
+    track_clicks = models.BooleanField(default=True)
+    track_opens = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

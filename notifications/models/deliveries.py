@@ -163,6 +163,12 @@ class Delivery(models.Model):
             models.Index(
                 fields=["template_key", "variant", "status"], name="delivery_template_idx"
             ),
+            # Provider webhooks find their delivery by the provider's message id.
+            models.Index(
+                fields=["provider_message_id"],
+                name="delivery_provider_message_idx",
+                condition=~Q(provider_message_id=""),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -189,12 +195,22 @@ class DeliveryEvent(models.Model):
     # history (notifications.pipeline.feedback.feed) page by (xact, id) and read only
     # transactions older than every one still running, so none is skipped.
     xact = models.BigIntegerField(db_default=CURRENT_XACT, editable=False)
+    # What a provider's event (or a tracked click or open) is known by: the provider's event
+    # id, else its kind and timestamp. The same event twice is recorded once.
+    provider_event_id = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(fields=["delivery", "id"], name="delivery_event_idx"),
             models.Index(fields=["xact", "id"], name="delivery_event_feed_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "provider_event_id"],
+                name="delivery_event_once",
+                condition=~Q(provider_event_id=""),
+            )
         ]
 
     def __str__(self) -> str:

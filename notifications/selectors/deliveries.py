@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
-from notifications.models import Delivery, DeliveryStatus, Notification
+from notifications.models import Delivery, DeliveryStatus, Notification, Suppression
+from notifications.pipeline.feedback.provider import normalized_address
 
 NOTIFICATION_DELIVERIES_SHOWN = 100
 
@@ -92,3 +93,16 @@ COMPLETED_STATUSES = (
     DeliveryStatus.OPENED,
     DeliveryStatus.CLICKED,
 )
+
+
+def suppression_list(*, channel: str | None = None, address: str | None = None):
+    """Suppressed addresses, newest first; `address` matched as suppressions store it."""
+    queryset = Suppression.objects.order_by("-id")
+    if channel:
+        queryset = queryset.filter(channel=channel)
+    if address:
+        if channel:
+            queryset = queryset.filter(address=normalized_address(channel, address))
+        else:
+            queryset = queryset.filter(address__iexact=address.strip())
+    return queryset

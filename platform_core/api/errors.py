@@ -28,13 +28,13 @@ logger = logging.getLogger(__name__)
 
 STATUS_BY_KIND = {
     ErrorKind.VALIDATION: status.HTTP_400_BAD_REQUEST,
+    ErrorKind.UNAUTHENTICATED: status.HTTP_401_UNAUTHORIZED,
     ErrorKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
     ErrorKind.CONFLICT: status.HTTP_409_CONFLICT,
     ErrorKind.TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     ErrorKind.UNPROCESSABLE: status.HTTP_422_UNPROCESSABLE_ENTITY,
     ErrorKind.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
     ErrorKind.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
-    ErrorKind.UNAUTHENTICATED: status.HTTP_401_UNAUTHORIZED,
 }
 
 # The same kinds over gRPC (https://grpc.io/docs/guides/status-codes/): a reused idempotency

@@ -4,6 +4,7 @@ from .api import *  # noqa: F403
 from .base import *  # noqa: F403
 from .celery import *  # noqa: F403
 from .cors import *  # noqa: F403
+from .feedback import *  # noqa: F403
 from .grpc import *  # noqa: F403
 from .logging import *  # noqa: F403
 from .notifications import *  # noqa: F403

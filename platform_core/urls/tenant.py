@@ -17,5 +17,6 @@ urlpatterns = [
     path("api/v1/", include("platform_core.api.urls")),
     # One-click unsubscribe (RFC 8058), linked from List-Unsubscribe.
     path("u/<str:token>", unsubscribe_page, name="unsubscribe"),
+    path("", include("notifications.api.urls.tracking")),
     *common_patterns,
 ]

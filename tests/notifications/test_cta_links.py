@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from notifications.models import Delivery, InboxMessage, Template
+from notifications.rendering.tracking import click_token_read
 from tests.notifications.pipeline_helpers import make_workflow, wait_until
 
 
@@ -67,5 +68,8 @@ def test_a_javascript_cta_url_from_data_never_reaches_the_inbox(
         what="the https delivery to be sent",
     )
     messages = live_api.get(f"/api/v1/inbox/{subscriber_id}/messages", {"status": "all"}).json()
-    assert [m["cta_url"] for m in messages["results"]] == ["https://a.example/"]
+    # The link is tracked (the workflow's default): it leads to the https URL.
+    [cta_url] = [m["cta_url"] for m in messages["results"]]
+    token = cta_url.removeprefix(f"https://{live.host}/t/c/")
+    assert click_token_read(token, schema=live.schema)[1] == "https://a.example/"
     assert not InboxMessage.objects.filter(cta_url__startswith="javascript").exists()

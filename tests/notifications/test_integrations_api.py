@@ -86,6 +86,7 @@ def test_create_returns_the_integration_without_credentials(acme_api):
         "name": "Mail relay",
         "settings": smtp()["settings"],
         "has_credentials": True,
+        "webhook_url": None,
         "primary": True,
         "active": True,
     }

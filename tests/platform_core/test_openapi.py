@@ -44,6 +44,9 @@ CONTRACT = [
     ("post", "/api/v1/inbox/{subscriber_id}/messages/{message_id}/read"),
     ("post", "/api/v1/inbox/{subscriber_id}/read-all"),
     ("get", "/api/v1/queues/stats"),
+    ("post", "/api/v1/integrations/{integration_id}/webhook"),
+    ("get", "/api/v1/suppressions"),
+    ("delete", "/api/v1/suppressions/{suppression_id}"),
 ]
 
 

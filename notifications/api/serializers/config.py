@@ -10,8 +10,10 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from connectors.registry import UnknownProvider, get_connector_class
 from notifications.api.serializers.windows import WindowField
 from notifications.models import Channel, Integration, Priority, StepType, Template, Workflow
+from notifications.pipeline.feedback.provider import integration_webhook_url, tenant_base_url
 from notifications.services.config import (
     DEFAULT_MAX_ATTEMPTS,
     KEY_MAX_LENGTH,
@@ -231,6 +233,16 @@ class WorkflowInSerializer(StrictSerializer):
         help_text="Local to each subscriber's time zone: non-critical email, SMS and push are "
         "sent only inside it (held until it opens); in-app goes at once. null: any time."
     )
+    track_clicks = serializers.BooleanField(
+        default=True,
+        help_text="Links in its email, SMS, push and in-app messages go through "
+        "/t/c/<token>; a click makes the delivery `clicked`.",
+    )
+    track_opens = serializers.BooleanField(
+        default=False,
+        help_text="Its emails carry an open pixel (/t/o/<token>.gif); a load makes the "
+        "delivery `opened`.",
+    )
     steps = serializers.ListField(child=WorkflowStepField(), max_length=MAX_STEPS)
 
 
@@ -251,7 +263,17 @@ class WorkflowOutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Workflow
-        fields = ["key", "name", "critical", "send_window", "steps", "created_at", "updated_at"]
+        fields = [
+            "key",
+            "name",
+            "critical",
+            "send_window",
+            "track_clicks",
+            "track_opens",
+            "steps",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -325,6 +347,10 @@ class IntegrationOutSerializer(serializers.ModelSerializer):
     """A provider account; its credentials are never returned, only whether it has some."""
 
     has_credentials = serializers.SerializerMethodField()
+    webhook_url = serializers.SerializerMethodField(
+        help_text="Where the provider posts delivery events (paste it into its console); "
+        "null for providers that send none."
+    )
 
     class Meta:
         model = Integration
@@ -335,6 +361,7 @@ class IntegrationOutSerializer(serializers.ModelSerializer):
             "name",
             "settings",
             "has_credentials",
+            "webhook_url",
             "primary",
             "active",
             "created_at",
@@ -344,3 +371,15 @@ class IntegrationOutSerializer(serializers.ModelSerializer):
 
     def get_has_credentials(self, integration: Integration) -> bool:
         return bool(integration.credentials)
+
+    def get_webhook_url(self, integration: Integration) -> str | None:
+        try:
+            receives = get_connector_class(integration.provider).receives_webhooks
+        except UnknownProvider:
+            receives = False
+        if not receives:
+            return None
+        # One look-up of the tenant's host per response, however many integrations.
+        if "tenant_base_url" not in self.context:
+            self.context["tenant_base_url"] = tenant_base_url()
+        return integration_webhook_url(integration.pk, base_url=self.context["tenant_base_url"])

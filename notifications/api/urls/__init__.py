@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("notifications.api.urls.events")),
     path("", include("notifications.api.urls.deliveries")),
     path("", include("notifications.api.urls.inbox")),
+    path("", include("notifications.api.urls.provider_feedback")),
 ]

@@ -10,7 +10,6 @@ https://www.rfc-editor.org/rfc/rfc8058
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -18,7 +17,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import connection
 
-from tenants.models import Domain
+from notifications.pipeline.feedback.provider import tenant_base_url
 
 UNSUBSCRIBE_PATH = "/u/"
 
@@ -54,30 +53,9 @@ def unsubscribe_token_read(token: str) -> UnsubscribeTarget | None:
     return UnsubscribeTarget(*value)
 
 
-# Schema → (host, when read): a domain change is seen within a minute.
-_HOSTS: dict[str, tuple[str, float]] = {}
-_HOST_TTL_SECONDS = 60.0
-
-
-def _tenant_host(schema: str) -> str:
-    """The tenant's primary domain (else its first)."""
-    cached = _HOSTS.get(schema)
-    if cached and time.monotonic() - cached[1] < _HOST_TTL_SECONDS:
-        return cached[0]
-    domain = (
-        Domain.objects.filter(tenant__schema_name=schema)
-        .order_by("-is_primary", "id")
-        .values_list("domain", flat=True)
-        .first()
-    ) or ""
-    _HOSTS[schema] = (domain, time.monotonic())
-    return domain
-
-
 def unsubscribe_url(token: str) -> str:
-    """The https URL of the one-click page for `token`, on the tenant's primary host."""
-    host = _tenant_host(connection.schema_name)
-    return f"https://{host}{UNSUBSCRIBE_PATH}{token}"
+    """The URL of the one-click page for `token`, on the tenant's primary host."""
+    return f"{tenant_base_url()}{UNSUBSCRIBE_PATH}{token}"
 
 
 def unsubscribe_headers(*, subscriber_id: str, workflow_key: str, channel: str) -> dict[str, str]:

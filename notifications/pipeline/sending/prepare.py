@@ -1,9 +1,10 @@
 """The pre-send work both send paths share, done once per batch where it can be.
 
-For a batch of one channel: the deliveries whose send condition is unmet are found with one
-query; notifications are loaded once; templates are loaded and non-personal messages
-rendered once (the batch `Renderer`). Per delivery: why it should be skipped, if at all, and
-its message — with the other deliveries of its digest window merged in.
+For a batch of one channel: the deliveries whose send condition is unmet, and those to a
+suppressed address, are found with one query each; notifications are loaded once; templates
+are loaded and non-personal messages rendered once (the batch `Renderer`). Per delivery: why
+it should be skipped, if at all, and its message — with the other deliveries of its digest
+window merged in, and its links tracked when its workflow says so.
 """
 
 from __future__ import annotations
@@ -14,11 +15,20 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from connectors.base import PermanentError, RenderedMessage
-from notifications.models import InboxMessage, Notification, Priority, Workflow, WorkflowStep
+from notifications.models import (
+    Channel,
+    InboxMessage,
+    Notification,
+    Priority,
+    Workflow,
+    WorkflowStep,
+)
+from notifications.pipeline.feedback.provider import suppressed_deliveries, tenant_base_url
 from notifications.pipeline.feedback.unsubscribe import unsubscribe_headers
 from notifications.pipeline.governance import ThrottleCheck, ThrottleGate
 from notifications.pipeline.state import DELIVERY_TABLE, NOTIFICATION_TABLE, deliveries_digest_into
 from notifications.rendering import Renderer
+from notifications.rendering.tracking import LinkTracker
 
 
 class ConfigurationError(PermanentError):
@@ -26,6 +36,8 @@ class ConfigurationError(PermanentError):
 
 
 SKIP_ERASED = "subscriber was erased"
+# Channels whose links are tracked (chat goes to machines and team tools: left as written).
+TRACKED_CHANNELS = frozenset({Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.IN_APP})
 SKIP_CONDITION = "condition not met: in-app message already read"
 
 _STEP_TABLE = WorkflowStep._meta.db_table
@@ -66,9 +78,13 @@ class BatchPreparer:
     # Deliveries merged into a digest sent earlier in this batch.
     absorbed: set[int] = field(default_factory=set)
     _unmet: set[int] | None = None
+    _suppressed: dict[int, str] | None = None
     _throttles: ThrottleGate | None = None
     # Workflow id → (key, critical), for the unsubscribe headers.
     _workflows: dict = field(default_factory=dict)
+    # workflow id → (track clicks, track opens); the tenant's link base URL.
+    _tracking: dict[int | None, tuple[bool, bool]] = field(default_factory=dict)
+    _base_url: str | None = None
 
     def load_notifications(self, notification_ids: Iterable) -> None:
         """Load the batch's notifications in one query."""
@@ -89,7 +105,9 @@ class BatchPreparer:
             self._unmet = unmet_conditions(self.delivery_ids)
         if delivery_id in self._unmet:
             return SKIP_CONDITION
-        return ""
+        if self._suppressed is None:
+            self._suppressed = suppressed_deliveries(self.delivery_ids, self.channel)
+        return self._suppressed.get(delivery_id, "")
 
     def throttled(
         self, deliveries: Sequence[tuple[int, int | None, object, str]]
@@ -137,7 +155,7 @@ class BatchPreparer:
             notification=notification,
         )
         self.absorbed |= merged
-        return self.renderer.render(
+        message, variant = self.renderer.render(
             template_key=template_key,
             channel=self.channel,
             notification=notification,
@@ -145,6 +163,34 @@ class BatchPreparer:
             payload=payload,
             shareable=not merged,
         )
+        return self._tracked(message, delivery_id, notification.workflow_id), variant
+
+    def _tracked(self, message: RenderedMessage, delivery_id: int, workflow_id) -> RenderedMessage:
+        """The message with its links (and, for email, opens) tracked per its workflow."""
+        if self.channel not in TRACKED_CHANNELS:
+            return message
+        if workflow_id not in self._tracking:
+            ids = {n.workflow_id for n in self.notifications.values()} - set(self._tracking)
+            flags = Workflow.objects.filter(pk__in=[i for i in ids if i is not None])
+            self._tracking.update(
+                (pk, (clicks, opens))
+                for pk, clicks, opens in flags.values_list("pk", "track_clicks", "track_opens")
+            )
+        # Without a workflow (deleted since): the defaults.
+        clicks, opens = self._tracking.setdefault(workflow_id, (True, False))
+        email = self.channel == Channel.EMAIL
+        if not clicks and not (opens and email):
+            return message
+        if self._base_url is None:
+            self._base_url = tenant_base_url()
+        tracker = LinkTracker(
+            base_url=self._base_url,
+            schema=connection.schema_name,
+            delivery_id=delivery_id,
+            clicks=clicks,
+            opens=opens,
+        )
+        return tracker.apply(message, email=email)
 
     def unsubscribe_headers(
         self, *, notification_id, subscriber_ref: str | None, priority: str

@@ -28,6 +28,7 @@ from notifications.pipeline.circuit import (
     circuit_record_success,
 )
 from notifications.pipeline.dispatch import deliveries_dispatch
+from notifications.pipeline.feedback.provider import connector_settings
 from notifications.pipeline.governance import ProviderPacer
 from notifications.pipeline.retry import failure_decide
 from notifications.pipeline.sending.prepare import BatchPreparer, ConfigurationError
@@ -98,7 +99,9 @@ class ProviderPool:
     def session(self, integration: Integration) -> Connector:
         if integration.pk not in self._sessions:
             connector = build_connector(
-                integration.provider, integration.settings, integration.credentials
+                integration.provider,
+                connector_settings(integration),
+                integration.credentials,
             )
             self._sessions[integration.pk] = self.stack.enter_context(connector.session())
         return self._sessions[integration.pk]

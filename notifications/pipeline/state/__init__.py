@@ -8,7 +8,8 @@
   never both win. Fan-out's bulk insert (`deliveries_create`) writes its first history rows
   the same way.
 - `deliveries`: the named moves (claim, sent, failed, released, held, skipped, digested, woken,
-  re-dispatched, replayed, opened); `notifications`: a notification's.
+  re-dispatched, replayed, opened, and the outcomes providers and tracking report:
+  `deliveries_record_outcome`); `notifications`: a notification's.
 
 No other module writes a status or spells a status value in SQL.
 """
@@ -20,11 +21,13 @@ from notifications.pipeline.state.deliveries import (
     deliveries_finish_locked,
     deliveries_hold,
     deliveries_mark_opened,
+    deliveries_record_outcome,
     deliveries_release_queued,
     deliveries_requeue,
     delivery_claim,
     delivery_mark_failed,
     delivery_mark_sent,
+    delivery_record_outcome,
     delivery_release,
     delivery_skip,
 )
@@ -32,6 +35,7 @@ from notifications.pipeline.state.moves import (
     MOVES,
     NEW,
     OPENABLE,
+    OUTCOME_STATUS,
     REPLAYABLE,
     WAITING,
     IllegalMove,
@@ -59,6 +63,7 @@ __all__ = [
     "NEW",
     "NOTIFICATION_TABLE",
     "OPENABLE",
+    "OUTCOME_STATUS",
     "REPLAYABLE",
     "WAITING",
     "Event",
@@ -73,12 +78,14 @@ __all__ = [
     "deliveries_lock_queued",
     "deliveries_mark_opened",
     "deliveries_move",
+    "deliveries_record_outcome",
     "deliveries_release_queued",
     "deliveries_requeue",
     "delivery_claim",
     "delivery_mark_failed",
     "delivery_mark_sent",
     "delivery_move",
+    "delivery_record_outcome",
     "delivery_release",
     "delivery_skip",
     "notification_claim",

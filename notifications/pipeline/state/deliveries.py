@@ -1,5 +1,6 @@
 """The named moves of a delivery's life: claimed, sent, failed, released, skipped, digested,
-woken by the sweeper, replayed, opened. Each is one statement of `sql`."""
+woken by the sweeper, replayed, opened, and the outcomes providers report. Each is one
+statement of `sql`."""
 
 from __future__ import annotations
 
@@ -10,13 +11,21 @@ from django.conf import settings
 from django.utils import timezone
 
 from notifications.models import Delivery
-from notifications.pipeline.state.moves import OPENABLE, REPLAYABLE, WAITING, S
+from notifications.pipeline.state.moves import (
+    OPENABLE,
+    OUTCOME_STATUS,
+    REPLAYABLE,
+    WAITING,
+    S,
+    statuses_moving_to,
+)
 from notifications.pipeline.state.sql import (
     DELIVERY_FIELDS,
     DETAIL_MAX,
     Event,
     deliveries_move,
     deliveries_move_where,
+    deliveries_record,
     delivery_move,
 )
 
@@ -314,3 +323,44 @@ def deliveries_mark_opened(*, delivery_ids: Sequence[int], detail: str) -> int:
             delivery_ids, from_statuses=OPENABLE, to_status=S.OPENED, event=Event(detail=detail)
         )
     )
+
+
+def deliveries_record_outcome(
+    *, outcome: str, records: Sequence[tuple[int, str, str]], provider: str = ""
+) -> list[tuple[int, str, str]]:
+    """What became of sent deliveries: `delivered`, `bounced` (hard), `opened`, `clicked`
+    move the delivery where the table allows it; anything else, and a move it refuses (a
+    late `delivered` after `clicked`), is recorded in the history without a status change.
+
+    `records` are (delivery id, event key, detail); the event key makes a replay of the same
+    provider event change nothing (see `sql.deliveries_record`). A delivery may appear more
+    than once (several events of one kind): each is recorded in turn, in order. Returns
+    (id, old status, new status) for each event recorded.
+    """
+    to_status = OUTCOME_STATUS.get(outcome)
+    from_statuses = statuses_moving_to(to_status) if to_status else ()
+    recorded: list[tuple[int, str, str]] = []
+    pending = list(records)
+    while pending:
+        # One statement per round, each delivery at most once in it.
+        seen: set[int] = set()
+        now, later = [], []
+        for record in pending:
+            (later if record[0] in seen else now).append(record)
+            seen.add(record[0])
+        recorded += deliveries_record(
+            now, to_status=to_status, from_statuses=from_statuses, provider=provider
+        )
+        pending = later
+    return recorded
+
+
+def delivery_record_outcome(
+    *, delivery_id: int, outcome: str, event_key: str, detail: str, provider: str = ""
+) -> tuple[str, str] | None:
+    """One delivery's outcome (see `deliveries_record_outcome`): (old status, new status),
+    or None when it was recorded before or there is no such delivery."""
+    rows = deliveries_record_outcome(
+        outcome=outcome, records=[(delivery_id, event_key, detail)], provider=provider
+    )
+    return (rows[0][1], rows[0][2]) if rows else None

@@ -30,6 +30,23 @@ MOVES: dict[str, frozenset[str]] = {
     S.DIGESTED: frozenset(),
 }
 
+# What a provider's outcome (or a tracked click or open) moves a delivery to, when the table
+# allows it from the delivery's status; any other outcome (a soft bounce, a deferral, a
+# complaint, ...) or a move the table refuses (a late `delivered` after `clicked`) is
+# recorded in the history without changing the status: a status never moves backwards.
+OUTCOME_STATUS: dict[str, str] = {
+    "delivered": S.DELIVERED,
+    "bounced": S.BOUNCED,
+    "opened": S.OPENED,
+    "clicked": S.CLICKED,
+}
+
+
+def statuses_moving_to(to_status: str) -> tuple[str, ...]:
+    """Every status the table lets a delivery leave for `to_status` (sorted)."""
+    return tuple(sorted(s for s, targets in MOVES.items() if s != NEW and to_status in targets))
+
+
 # Statuses a replay may send again, and statuses an inbox read turns into `opened`.
 REPLAYABLE = (S.DEAD, S.FAILED)
 OPENABLE = (S.SENT, S.DELIVERED)

@@ -37,6 +37,7 @@ EVENT_COLUMNS = (
     "duration_ms",
 )
 DETAIL_MAX = 1000
+EVENT_KEY_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -337,4 +338,69 @@ def deliveries_lock_queued(delivery_ids: Sequence[int], *, columns: str, joins: 
         FOR UPDATE OF d SKIP LOCKED
         """,
         {"ids": list(delivery_ids), "queued": S.QUEUED},
+    )
+
+
+def deliveries_record(
+    records: Sequence[tuple[int, str, str]],
+    *,
+    to_status: str | None,
+    from_statuses: Sequence[str],
+    provider: str = "",
+) -> list[tuple[int, str, str]]:
+    """Record an event once per delivery, moving it to `to_status` if it is in `from_statuses`.
+
+    `records` are (delivery id, event key, detail), each delivery at most once. A delivery in
+    another status, or any delivery when `to_status` is None, gets the history row without a
+    status change (its from- and to-status alike). An event key a delivery has recorded
+    already changes nothing (a provider's replay); the unique index settles two racing
+    replays. Returns (id, old status, new status) of each delivery that recorded the event.
+    """
+    if to_status is not None:
+        check_move(from_statuses, to_status)
+    if not records:
+        return []
+    ids = [pk for pk, _, _ in records]
+    if len(set(ids)) != len(ids):
+        raise ValueError("each delivery may be recorded once per statement")
+    sql = f"""
+        WITH c AS (
+            SELECT t.id, t.status AS old_status, t.attempts, v.event_key, v.detail,
+                   CASE WHEN t.status = ANY(%(from_statuses)s::text[])
+                        THEN %(to_status)s::text ELSE t.status END AS new_status
+            FROM unnest(%(ids)s::bigint[], %(keys)s::text[], %(details)s::text[])
+                 AS v(id, event_key, detail)
+            JOIN {DELIVERY_TABLE} t ON t.id = v.id
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {EVENT_TABLE} e
+                WHERE e.delivery_id = t.id AND e.provider_event_id = v.event_key
+            )
+            FOR UPDATE OF t
+        ), moved AS (
+            UPDATE {DELIVERY_TABLE} d SET status = c.new_status, updated_at = %(now)s
+            FROM c WHERE d.id = c.id AND c.new_status <> c.old_status
+            RETURNING d.id
+        ), history AS (
+            INSERT INTO {EVENT_TABLE} ({", ".join(EVENT_COLUMNS)}, provider_event_id)
+            SELECT c.id, %(now)s, c.old_status, c.new_status, c.attempts, %(provider)s, '',
+                   NULL, LEFT(c.detail, {DETAIL_MAX}), NULL, c.event_key
+            FROM c
+            ON CONFLICT (delivery_id, provider_event_id) WHERE provider_event_id <> ''
+            DO NOTHING
+            RETURNING delivery_id
+        )
+        SELECT c.id, c.old_status, c.new_status FROM c JOIN history h ON h.delivery_id = c.id
+        ORDER BY c.id
+    """
+    return _run(
+        sql,
+        {
+            "ids": ids,
+            "keys": [key[:EVENT_KEY_MAX] for _, key, _ in records],
+            "details": [detail[:DETAIL_MAX] for _, _, detail in records],
+            "to_status": to_status,
+            "from_statuses": [str(s) for s in from_statuses] if to_status else [],
+            "provider": provider[:64],
+            "now": timezone.now(),
+        },
     )

@@ -169,6 +169,8 @@ def workflow_create(
     steps: Sequence[Mapping[str, Any]],
     critical: bool = False,
     send_window: Mapping[str, str] | None = None,
+    track_clicks: bool = True,
+    track_opens: bool = False,
 ) -> Workflow:
     """Create a workflow and its steps; 409 `workflow_exists` if the key is taken."""
     _lock("workflow", key)
@@ -178,7 +180,15 @@ def workflow_create(
     window = _send_window(send_window)
     _steps_validate(steps)
     workflow = _insert(
-        Workflow(key=key, name=name, critical=critical, send_window=window), conflict=exists
+        Workflow(
+            key=key,
+            name=name,
+            critical=critical,
+            send_window=window,
+            track_clicks=track_clicks,
+            track_opens=track_opens,
+        ),
+        conflict=exists,
     )
     _steps_write(workflow=workflow, steps=steps)
     return _workflow_prefetched(workflow)
@@ -192,8 +202,11 @@ def workflow_replace(
     steps: Sequence[Mapping[str, Any]],
     critical: bool = False,
     send_window: Mapping[str, str] | None = None,
+    track_clicks: bool = True,
+    track_opens: bool = False,
 ) -> Workflow:
-    """Replace a workflow's name, criticality, send window and its whole list of steps."""
+    """Replace a workflow's name, criticality, send window, tracking and its whole list of
+    steps."""
     _lock("workflow", workflow.key)
     window = _send_window(send_window)
     _steps_validate(steps)
@@ -201,6 +214,8 @@ def workflow_replace(
     workflow.name = name
     workflow.critical = critical
     workflow.send_window = window
+    workflow.track_clicks = track_clicks
+    workflow.track_opens = track_opens
     workflow.save()
     workflow.steps.all().delete()
     _steps_write(workflow=workflow, steps=steps)

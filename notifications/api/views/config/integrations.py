@@ -43,6 +43,7 @@ _INTEGRATIONS = Docs(
         "id": 3,
         **_INTEGRATION_ACCOUNT,
         "has_credentials": True,
+        "webhook_url": None,
         **_INTEGRATION_FLAGS,
         **TIMESTAMPS,
     },

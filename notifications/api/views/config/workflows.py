@@ -20,6 +20,8 @@ _WORKFLOW_BODY = {
     "name": "Order shipped",
     "critical": False,
     "send_window": {"start": "08:00", "end": "21:00"},
+    "track_clicks": True,
+    "track_opens": False,
     "steps": [
         {"type": "send", "channel": "in_app", "template": "order-shipped-inbox"},
         {"type": "delay", "seconds": 3600},
