@@ -27,7 +27,6 @@ from notifications.models import (
     StepType,
     Subscriber,
     TopicSubscription,
-    WorkflowVersion,
 )
 from notifications.pipeline.dispatch import deliveries_dispatch, notification_dispatch
 from notifications.pipeline.state import (
@@ -36,6 +35,7 @@ from notifications.pipeline.state import (
     notification_mark_failed,
     notification_mark_processed,
 )
+from notifications.pipeline.versions import version_snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -247,11 +247,7 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
         return {"workflow_missing": True}
     plan = VersionPlan.of(notification.workflow_plan, workflow=workflow)
     numbers = [plan.live] + ([plan.rollout] if plan.rollout is not None else [])
-    snapshots = dict(
-        WorkflowVersion.objects.filter(workflow=workflow, number__in=numbers).values_list(
-            "number", "snapshot"
-        )
-    )
+    snapshots = version_snapshots(workflow=workflow, numbers=numbers)
     if plan.live not in snapshots:
         notification_mark_failed(
             notification_id=notification.pk,

@@ -17,6 +17,7 @@ from notifications.models import (
     WorkflowVersion,
 )
 from notifications.pipeline.quiet_hours import WindowError, window_parse
+from notifications.pipeline.versions import step_representation, version_snapshots
 from notifications.services.config.common import (
     DELAY_MAX_SECONDS,
     DIGEST_MAX_SECONDS,
@@ -115,14 +116,7 @@ def _condition_errors(condition: Any, index: int, steps: Sequence[Mapping], add)
 
 def workflow_step_representation(step: WorkflowStep) -> dict[str, Any]:
     """A step row in the API's list format (the inverse of what `_steps_write` stores)."""
-    if step.type == StepType.SEND:
-        data = {"type": step.type, "channel": step.channel, "template": step.template_key}
-        if step.unread_step is not None:
-            data["condition"] = {"unread": step.unread_step}
-        return data
-    if step.type == StepType.DELAY:
-        return {"type": step.type, "seconds": step.seconds}
-    return {"type": step.type, "window_seconds": step.seconds}
+    return step_representation(step)
 
 
 def _steps_write(*, workflow: Workflow, steps: Sequence[Mapping[str, Any]]) -> None:
@@ -177,6 +171,8 @@ def workflow_snapshot(
 
 def _version_add(*, workflow: Workflow, snapshot: dict[str, Any]) -> WorkflowVersion:
     """Number and store the next version of `workflow` (hold its advisory lock)."""
+    # A workflow written without these services has its live version frozen first.
+    version_snapshots(workflow=workflow, numbers=[workflow.version])
     last = (
         WorkflowVersion.objects.filter(workflow=workflow)
         .order_by("-number")
@@ -232,8 +228,9 @@ def workflow_create(
         conflict=exists,
     )
     _steps_write(workflow=workflow, steps=steps)
-    _version_add(
+    WorkflowVersion.objects.create(
         workflow=workflow,
+        number=1,
         snapshot=workflow_snapshot(critical=critical, send_window=window, steps=steps),
     )
     return _workflow_prefetched(workflow)

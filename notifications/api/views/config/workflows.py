@@ -151,7 +151,9 @@ _WORKFLOW_OUT = {**_WORKFLOW_BODY, **TIMESTAMPS, "version": 1, "rollout": None}
 _VERSION_NOT_FOUND = OpenApiResponse(description=f"{ENVELOPE}, code `version_not_found`.")
 
 
-def _workflow_action(summary: str, description: str, request, example: dict | None, **responses):
+def _workflow_action(
+    summary: str, description: str, request, example: dict | None, responses: dict
+):
     examples = [OpenApiExample("Workflow", response_only=True, value=_WORKFLOW_OUT)]
     if example is not None:
         examples.insert(0, OpenApiExample("Request", request_only=True, value=example))
@@ -221,7 +223,7 @@ class WorkflowRolloutView(GenericAPIView):
         ),
         RolloutInSerializer,
         {"version": 2, "percent": 10},
-        **{400: INVALID},
+        {400: INVALID},
     )
     def post(self, request, key: str):
         data = validated(RolloutInSerializer, request)
@@ -237,7 +239,7 @@ class WorkflowPromoteView(GenericAPIView):
         "The version being rolled out goes to everyone. 409 `no_rollout` if none is.",
         None,
         None,
-        **{409: conflict_response("no_rollout")},
+        {409: conflict_response("no_rollout")},
     )
     def post(self, request, key: str):
         return Response(WorkflowOutSerializer(workflow_promote(workflow=_workflow(key))).data)
@@ -250,7 +252,7 @@ class WorkflowRollbackView(GenericAPIView):
         "started keep the version they started with.",
         RollbackInSerializer,
         {"version": 1},
-        **{400: INVALID},
+        {400: INVALID},
     )
     def post(self, request, key: str):
         data = validated(RollbackInSerializer, request)
