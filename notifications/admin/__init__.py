@@ -14,5 +14,6 @@ from notifications.admin import (  # noqa: F401
     integrations,
     people,
     routing,
+    schemas,
     templates,
 )

@@ -73,12 +73,19 @@ def event_schema_put(*, event: str, version: int, schema: dict) -> tuple[EventSc
     row, created = EventSchema.objects.update_or_create(
         event=event, version=version, defaults={"schema": schema}
     )
-    transaction.on_commit(event_schemas_forget)
+    _forget()
     return row, created
+
+
+def _forget() -> None:
+    # Now, for the rest of this transaction, and again on commit, in case another process
+    # cached the index from the database meanwhile.
+    event_schemas_forget()
+    transaction.on_commit(event_schemas_forget)
 
 
 @transaction.atomic
 def event_schema_delete(*, event_schema: EventSchema) -> None:
     """Delete one version's schema; triggers of that version are no longer accepted."""
     EventSchema.objects.filter(pk=event_schema.pk).delete()
-    transaction.on_commit(event_schemas_forget)
+    _forget()
