@@ -20,7 +20,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
 
-from notifications.models import EventSchema
+from notifications.models import EventSchema, Route
+from notifications.rendering import payload_fields
 
 logger = logging.getLogger(__name__)
 
@@ -118,3 +119,52 @@ def payload_errors(*, schema_ref: tuple[int, str], payload: object) -> dict[str,
     except Unresolvable as exc:
         add("payload", f"The schema refers to something it does not hold: {exc}.")
     return fields
+
+
+def _declared(schema: object) -> set[str] | None:
+    """Top-level property names a schema declares; None when it leaves them open."""
+    if not isinstance(schema, dict):
+        return None
+    names = set(schema.get("properties") or {})
+    if not names and not schema.get("required"):
+        return None
+    return names | set(schema.get("required") or [])
+
+
+def template_schema_warnings(*, template_key: str, sources: list[str]) -> list[str]:
+    """Payload keys the template reads that no schema of its events declares: warnings only.
+
+    Its events are those routed to a workflow whose live steps use the template; an event
+    whose schemas leave properties open (or that has none) warns about nothing.
+    """
+    used = set().union(*(payload_fields(source) for source in sources)) if sources else set()
+    if not used:
+        return []
+    events = set(
+        Route.objects.filter(workflow__steps__template_key=template_key).values_list(
+            "event", flat=True
+        )
+    )
+    if not events:
+        return []
+    declared: dict[str, set[str] | None] = {}
+    versions: dict[str, list[int]] = {}
+    for event, version, schema in EventSchema.objects.filter(event__in=events).values_list(
+        "event", "version", "schema"
+    ):
+        names = _declared(schema)
+        if event in declared and declared[event] is None:
+            continue
+        declared[event] = None if names is None else (declared.get(event) or set()) | names
+        versions.setdefault(event, []).append(version)
+    warnings = []
+    for event in sorted(declared):
+        names = declared[event]
+        if names is None:
+            continue
+        shown = ", ".join(str(v) for v in sorted(versions[event]))
+        warnings.extend(
+            f"payload.{name} is not in the schema of '{event}' (version {shown})."
+            for name in sorted(used - names)
+        )
+    return warnings

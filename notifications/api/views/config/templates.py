@@ -25,6 +25,7 @@ from notifications.api.views.config.common import (
 )
 from notifications.models import Channel
 from notifications.selectors.config import template_get, template_list, templates_for_key
+from notifications.selectors.event_schemas import template_schema_warnings
 from notifications.services.config import template_create, template_delete, template_upsert
 
 _LOCALE_PARAM = OpenApiParameter(
@@ -62,6 +63,16 @@ _TEMPLATES = Docs(
 )
 
 
+def _with_warnings(template) -> dict:
+    """A saved template, with `warnings`: payload keys it reads that its events' schemas do
+    not declare (the save is never refused for them)."""
+    sources = [template.subject, template.body, template.cta_url]
+    for variant in template.variants.all():
+        sources += [variant.subject, variant.body]
+    warnings = template_schema_warnings(template_key=template.key, sources=sources)
+    return {**TemplateOutSerializer(template).data, "warnings": warnings}
+
+
 class TemplateListView(ListView):
     ordering = ("key", "locale")
 
@@ -92,7 +103,7 @@ class TemplateListView(ListView):
     )
     def post(self, request):
         template = template_create(**validated(TemplateInSerializer, request))
-        return Response(TemplateOutSerializer(template).data, status=status.HTTP_201_CREATED)
+        return Response(_with_warnings(template), status=status.HTTP_201_CREATED)
 
 
 class TemplateDetailView(GenericAPIView):
@@ -133,7 +144,7 @@ class TemplateDetailView(GenericAPIView):
         )
         template, created = template_upsert(**data)
         return Response(
-            TemplateOutSerializer(template).data,
+            _with_warnings(template),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
