@@ -291,3 +291,22 @@ def test_v1_and_v2_producers_run_side_by_side(celery_worker, live, live_api, uni
         ) == [f"tpl-{unique}v{version}-0"]
     with schema_context(live.schema):
         event_schemas_forget()
+
+
+def test_a_template_reading_an_undeclared_payload_key_is_saved_with_a_warning(acme_api, routed):
+    # when: the v1 workflow's template reads `tracking`, which neither schema declares
+    response = acme_api.put(
+        "/api/v1/templates/tpl-v1-0",
+        {
+            "channel": "in_app",
+            "subject": "Shipped",
+            "body": "{{ payload.order_id }} {{ payload['tracking'] }} {{ payload.carrier }}",
+        },
+    )
+
+    # then
+    assert response.status_code == 200, response.content
+    assert response.json()["warnings"] == [
+        "payload.tracking is not in the schema of 'order.shipped' (version 1, 2)."
+    ]
+    assert "tracking" in acme_api.get("/api/v1/templates/tpl-v1-0").json()["body"]
