@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from notifications.api.serializers.config import EventSchemaInSerializer, EventSchemaOutSerializer
-from notifications.api.views.config.common import TIMESTAMPS, Docs, ListView, validated
+from notifications.api.views.config.common import INVALID, TIMESTAMPS, Docs, ListView, validated
 from notifications.selectors.event_schemas import event_schema_list
 from notifications.services.config import event_schema_put
 
@@ -35,8 +36,12 @@ class EventSchemaListView(ListView):
 
 
 class EventSchemaDetailView(GenericAPIView):
-    @_SCHEMAS.change(
-        "Register or replace the schema of one version of an event",
+    @extend_schema(
+        summary="Register or replace the schema of one version of an event",
+        tags=["event schemas"],
+        request=EventSchemaInSerializer,
+        responses={200: EventSchemaOutSerializer, 201: EventSchemaOutSerializer, 400: INVALID},
+        examples=[_SCHEMAS.request_example, _SCHEMAS.response_example],
         description=(
             "201 when the version is new, 200 when it replaces the stored schema. The schema "
             "is checked against JSON Schema 2020-12 (400 naming the problem); it holds at most "
@@ -44,7 +49,6 @@ class EventSchemaDetailView(GenericAPIView):
             "it (422 `payload_invalid`, `fields` by JSON pointer); a trigger without "
             "`event_version` uses the highest version registered."
         ),
-        request=EventSchemaInSerializer,
     )
     def put(self, request, event: str, version: int):
         data = validated(EventSchemaInSerializer, request)
