@@ -147,6 +147,21 @@ class TemplateOutSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class TemplateSavedSerializer(TemplateOutSerializer):
+    """A template as saved, with warnings that did not stop the save."""
+
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Payload keys the template reads that the schemas of its events do not "
+        "declare; the template is saved all the same.",
+    )
+
+    class Meta(TemplateOutSerializer.Meta):
+        fields = [*TemplateOutSerializer.Meta.fields, "warnings"]
+        read_only_fields = fields
+
+
 # --- workflows ---------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from notifications.api.serializers.config import (
     TemplateInSerializer,
     TemplateOutSerializer,
     TemplateReplaceSerializer,
+    TemplateSavedSerializer,
 )
 from notifications.api.views.config.common import (
     INVALID,
@@ -61,6 +62,20 @@ _TEMPLATES = Docs(
     request={**_TEMPLATE_CONTENT, "variants": _TEMPLATE_VARIANTS},
     response={**_TEMPLATE_CONTENT, "cta_url": "", "variants": _TEMPLATE_VARIANTS, **TIMESTAMPS},
 )
+# A save answers with the template and its `warnings` (see `_with_warnings`).
+_SAVED = Docs(
+    "templates",
+    TemplateSavedSerializer,
+    "Order shipped email",
+    request={**_TEMPLATE_CONTENT, "variants": _TEMPLATE_VARIANTS},
+    response={
+        **_TEMPLATE_CONTENT,
+        "cta_url": "",
+        "variants": _TEMPLATE_VARIANTS,
+        "warnings": [],
+        **TIMESTAMPS,
+    },
+)
 
 
 def _with_warnings(template) -> dict:
@@ -69,8 +84,8 @@ def _with_warnings(template) -> dict:
     sources = [template.subject, template.body, template.cta_url]
     for variant in template.variants.all():
         sources += [variant.subject, variant.body]
-    warnings = template_schema_warnings(template_key=template.key, sources=sources)
-    return {**TemplateOutSerializer(template).data, "warnings": warnings}
+    template.warnings = template_schema_warnings(template_key=template.key, sources=sources)
+    return TemplateSavedSerializer(template).data
 
 
 class TemplateListView(ListView):
@@ -91,7 +106,7 @@ class TemplateListView(ListView):
         )
         return self._page(queryset, TemplateOutSerializer)
 
-    @_TEMPLATES.create(
+    @_SAVED.create(
         "Create a template",
         description=(
             "Templates are sandboxed Jinja2 and may use `payload`, `subscriber` and `actor`. "
@@ -128,12 +143,12 @@ class TemplateDetailView(GenericAPIView):
         parameters=[_LOCALE_PARAM],
         request=TemplateReplaceSerializer,
         responses={
-            200: TemplateOutSerializer,
-            201: TemplateOutSerializer,
+            200: TemplateSavedSerializer,
+            201: TemplateSavedSerializer,
             400: INVALID,
             409: conflict_response("template_in_use"),
         },
-        examples=[_TEMPLATES.request_example, _TEMPLATES.response_example],
+        examples=[_SAVED.request_example, _SAVED.response_example],
     )
     def put(self, request, key: str):
         key = key.strip()
