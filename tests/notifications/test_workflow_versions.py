@@ -307,3 +307,16 @@ def test_a_notification_keeps_the_version_it_started_with(celery_worker, live, l
         Delivery.objects.filter(notification_id=later).values_list("workflow_version", flat=True)
     ) == [2]
     assert Workflow.objects.get(key=key).version == 2
+
+
+def test_a_template_a_rollout_needs_cannot_be_deleted(acme_api, workflow):
+    acme_api.post("/api/v1/workflows/ship/versions", _body("inbox-b"))
+    acme_api.post("/api/v1/workflows/ship/rollout", {"version": 2, "percent": 50})
+
+    refused = acme_api.delete("/api/v1/templates/inbox-b")
+    acme_api.post("/api/v1/workflows/ship/rollback", {"version": 1})
+    allowed = acme_api.delete("/api/v1/templates/inbox-b")
+
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "template_in_use"
+    assert allowed.status_code == 204
