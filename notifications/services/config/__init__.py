@@ -1,4 +1,5 @@
-"""Writes of the configuration rows: templates, workflows, routes, integrations, throttles.
+"""Writes of the configuration rows: templates, workflows and their versions, routes, event
+schemas, integrations, throttles.
 
 Every write runs in one transaction and validates what the API contract promises, raising
 an `ApplicationError` (`validation_error` with `fields`, a conflict, or not found) so that

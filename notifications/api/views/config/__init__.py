@@ -1,5 +1,5 @@
-"""Configuration API: templates, workflows, routes, provider integrations and throttles,
-one module each.
+"""Configuration API: templates, workflows (and their versions), routes, event schemas,
+provider integrations and throttles, one module each.
 
 Thin views: validate the body's shape, call one service or selector, serialise the result.
 """
