@@ -320,3 +320,39 @@ def test_a_template_a_rollout_needs_cannot_be_deleted(acme_api, workflow):
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "template_in_use"
     assert allowed.status_code == 204
+
+
+def test_a_delivery_is_held_by_the_send_window_of_its_own_version(acme_api, in_acme):
+    # given: v1 (no send window) fanned out, then v2 live with a window closed at noon UTC
+    from datetime import UTC, datetime
+
+    from notifications.pipeline.fanout import notification_process
+    from notifications.pipeline.sending.windows import deliveries_hold_outside_windows
+
+    event = make_workflow("window", [{"channel": "email"}])
+    Subscriber.objects.create(subscriber_id="w-1", email="w-1@example.com")
+
+    def fanned_out() -> Delivery:
+        response = acme_api.post("/api/v1/events/trigger", {"event": event, "to": ["w-1"]})
+        notification_process(notification_id=response.json()["notification_id"])
+        return Delivery.objects.get(notification_id=response.json()["notification_id"])
+
+    started = fanned_out()
+    v2 = {
+        "name": "v2",
+        "send_window": {"start": "08:00", "end": "09:00"},
+        "steps": [{"type": "send", "channel": "email", "template": "tpl-window-0"}],
+    }
+    assert acme_api.put("/api/v1/workflows/wf-window", v2).json()["version"] == 2
+    later = fanned_out()
+    noon = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+    # when
+    sendable = deliveries_hold_outside_windows([started.pk, later.pk], "email", now=noon)
+
+    # then: v1's delivery goes, v2's waits for 08:00
+    assert (started.workflow_version, later.workflow_version) == (1, 2)
+    assert sendable == [started.pk]
+    later.refresh_from_db()
+    assert later.status == "pending"
+    assert later.next_attempt_at == datetime(2026, 6, 2, 8, 0, tzinfo=UTC)
