@@ -310,3 +310,11 @@ def test_a_template_reading_an_undeclared_payload_key_is_saved_with_a_warning(ac
         "payload.tracking is not in the schema of 'order.shipped' (version 1, 2)."
     ]
     assert "tracking" in acme_api.get("/api/v1/templates/tpl-v1-0").json()["body"]
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "0"])
+def test_a_bad_event_version_in_a_route_url_is_a_400(acme_api, value):
+    response = acme_api.get(f"/api/v1/routes/order.shipped?event_version={value}")
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"event_version"}

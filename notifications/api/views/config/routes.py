@@ -18,7 +18,15 @@ from notifications.api.serializers.config import (
     RouteOutSerializer,
     RouteReplaceSerializer,
 )
-from notifications.api.views.config.common import TIMESTAMPS, Docs, ListView, found, validated
+from notifications.api.views.config.common import (
+    INVALID,
+    NOT_FOUND,
+    TIMESTAMPS,
+    Docs,
+    ListView,
+    found,
+    validated,
+)
 from notifications.selectors.config import route_get, route_list
 from notifications.services.config import route_create, route_delete, route_update
 from platform_core.errors import validation_error
@@ -91,10 +99,15 @@ def _event_version(request) -> int | None:
 
 
 @extend_schema_view(
-    get=extend_schema(parameters=[_EVENT_VERSION]),
+    get=extend_schema(
+        parameters=[_EVENT_VERSION],
+        responses={200: RouteOutSerializer, 400: INVALID, 404: NOT_FOUND},
+    ),
     put=extend_schema(parameters=[_EVENT_VERSION]),
     patch=extend_schema(parameters=[_EVENT_VERSION]),
-    delete=extend_schema(parameters=[_EVENT_VERSION]),
+    delete=extend_schema(
+        parameters=[_EVENT_VERSION], responses={204: None, 400: INVALID, 404: NOT_FOUND}
+    ),
 )
 class RouteDetailView(GenericAPIView):
     def _get(self, event: str):
