@@ -15,6 +15,7 @@ from notifications.admin import (  # noqa: F401
     integrations,
     people,
     routing,
+    schemas,
     suppressions,
     templates,
 )

@@ -21,6 +21,7 @@ from notifications.admin.common import (
     inline_formset,
     kept_forms,
 )
+from notifications.admin.versions import WorkflowVersionsMixin
 from notifications.models import Route, Workflow, WorkflowStep
 from notifications.services.config import (
     MAX_ATTEMPTS_RANGE,
@@ -42,7 +43,7 @@ class RouteForm(forms.ModelForm):
 
     class Meta:
         model = Route
-        fields = ("event", "workflow", "priority", "active", "max_attempts")
+        fields = ("event", "event_version", "workflow", "priority", "active", "max_attempts")
 
     def clean_max_attempts(self):
         value = self.cleaned_data["max_attempts"]
@@ -55,7 +56,15 @@ class RouteForm(forms.ModelForm):
 @admin.register(Route, site=tenant_admin_site)
 class RouteAdmin(admin.ModelAdmin):
     form = RouteForm
-    list_display = ("event", "workflow", "priority", "active", "max_attempts", "updated_at")
+    list_display = (
+        "event",
+        "event_version",
+        "workflow",
+        "priority",
+        "active",
+        "max_attempts",
+        "updated_at",
+    )
     list_editable = ("priority", "active")
     list_filter = ("active", "priority", "workflow")
     list_select_related = ("workflow",)
@@ -163,10 +172,20 @@ class WorkflowStepInline(admin.TabularInline):
 
 
 @admin.register(Workflow, site=tenant_admin_site)
-class WorkflowAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin):
+class WorkflowAdmin(
+    WorkflowVersionsMixin, ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin
+):
     form = WorkflowForm
     inlines = [WorkflowStepInline]
-    list_display = ("key", "name", "critical", "step_count", "route_count", "updated_at")
+    list_display = (
+        "key",
+        "name",
+        "critical",
+        "version",
+        "step_count",
+        "route_count",
+        "updated_at",
+    )
     list_filter = ("critical",)
     search_fields = ("key", "name")
 
@@ -190,13 +209,16 @@ class WorkflowAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin)
             "track_clicks",
             "track_opens",
             "used_by_routes",
+            "versions_overview",
             "created_at",
             "updated_at",
         )
 
     def get_readonly_fields(self, request, obj=None):
         # The key is the workflow's identity in the API; it does not change.
-        return ("key", "used_by_routes", "created_at", "updated_at") if obj else ()
+        if obj is None:
+            return ()
+        return ("key", "used_by_routes", "versions_overview", "created_at", "updated_at")
 
     @admin.display(description="steps", ordering="step_total")
     def step_count(self, obj):

@@ -2,6 +2,7 @@
 
 from notifications.models.config import (
     Channel,
+    EventSchema,
     Integration,
     Priority,
     Route,
@@ -10,6 +11,7 @@ from notifications.models.config import (
     TemplateVariant,
     Workflow,
     WorkflowStep,
+    WorkflowVersion,
 )
 from notifications.models.deliveries import (
     Delivery,
@@ -40,6 +42,7 @@ __all__ = [
     "Delivery",
     "DeliveryEvent",
     "DeliveryStatus",
+    "EventSchema",
     "InboxMessage",
     "Integration",
     "Notification",
@@ -57,4 +60,5 @@ __all__ = [
     "TopicSubscription",
     "Workflow",
     "WorkflowStep",
+    "WorkflowVersion",
 ]

@@ -81,6 +81,12 @@ class Workflow(models.Model):
     # its emails carry an open pixel (/t/o/<token>.gif).
     track_clicks = models.BooleanField(default=True)
     track_opens = models.BooleanField(default=False)
+    # The live version's number; `critical`, `send_window` and the steps above mirror it.
+    version = models.PositiveIntegerField(default=1)
+    # A version sent to `rollout_percent` % of subscribers (stable by subscriber), the live
+    # one to the rest; both null when nothing is being rolled out.
+    rollout_version = models.PositiveIntegerField(null=True, blank=True)
+    rollout_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -89,6 +95,28 @@ class Workflow(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class WorkflowVersion(models.Model):
+    """An immutable snapshot of a workflow's steps and flags, numbered from 1.
+
+    `snapshot` is `{"critical", "send_window", "steps"}`, the steps in the API's list format;
+    notifications run the version they started with, whatever the workflow says later.
+    """
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    snapshot = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workflow", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "number"], name="workflow_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} v{self.number}"
 
 
 class WorkflowStep(models.Model):
@@ -117,7 +145,10 @@ class WorkflowStep(models.Model):
 class Route(models.Model):
     """Event name → workflow, with the priority its notifications run at."""
 
-    event = models.CharField(max_length=200, unique=True)
+    event = models.CharField(max_length=200)
+    # Only triggers of this event version take the route; null: any version without a route
+    # of its own.
+    event_version = models.PositiveIntegerField(null=True, blank=True)
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="routes")
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     active = models.BooleanField(default=True)
@@ -126,10 +157,37 @@ class Route(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["event"]
+        ordering = ["event", "event_version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "event_version"],
+                name="route_event_version_unique",
+                nulls_distinct=False,
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.event} → {self.workflow_id}"
+        version = f" v{self.event_version}" if self.event_version else ""
+        return f"{self.event}{version} → {self.workflow_id}"
+
+
+class EventSchema(models.Model):
+    """A JSON Schema (2020-12) that payloads of one version of an event must satisfy."""
+
+    event = models.CharField(max_length=200)
+    version = models.PositiveIntegerField()
+    schema = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "version"], name="event_schema_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} v{self.version}"
 
 
 class Integration(models.Model):

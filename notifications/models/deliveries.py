@@ -59,6 +59,9 @@ class Notification(models.Model):
     actor = models.JSONField(null=True, blank=True)
     # The `to` list as resolved at trigger time: {"subscribers": [...], "topics": [...]}.
     recipients = models.JSONField(default=dict, blank=True)
+    # The workflow versions fixed at trigger time: {"live": n, "rollout": m, "percent": p}.
+    workflow_plan = models.JSONField(null=True, blank=True)
+    event_version = models.PositiveIntegerField(null=True, blank=True)
     broadcast = models.BooleanField(default=False)
     request_id = models.CharField(max_length=128, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -116,6 +119,8 @@ class Delivery(models.Model):
     last_error_class = models.CharField(max_length=100, blank=True, default="")
     provider_message_id = models.CharField(max_length=255, blank=True, default="")
     digest_key = models.CharField(max_length=255, blank=True, default="")
+    # The workflow version whose step this delivery runs (null: before versions existed).
+    workflow_version = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -9,6 +9,7 @@ also de-duplicates a subscriber reached through several topics.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from notifications.pipeline.state import (
     notification_mark_failed,
     notification_mark_processed,
 )
+from notifications.pipeline.versions import version_snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -54,32 +56,70 @@ class SendStep:
     digest_key: str
 
 
-def workflow_send_steps(*, workflow, critical: bool = False) -> list[SendStep]:
-    """The send steps of a workflow with the delay and digest window in front of each.
+@dataclass(frozen=True)
+class VersionPlan:
+    """The workflow versions a notification runs: `rollout` for the subscribers whose bucket
+    (0..9999) is below `threshold`, `live` for the others."""
+
+    live: int
+    rollout: int | None = None
+    threshold: int = 0  # hundredths of a percent
+
+    @classmethod
+    def of(cls, plan: dict | None, *, workflow) -> VersionPlan:
+        """The plan stored at trigger time; the workflow's live version for older rows."""
+        if not plan:
+            return cls(live=workflow.version)
+        if plan.get("rollout") is None:
+            return cls(live=plan["live"])
+        return cls(
+            live=plan["live"],
+            rollout=plan["rollout"],
+            threshold=round(float(plan["percent"]) * 100),
+        )
+
+
+def workflow_send_steps(
+    *, workflow_key: str, snapshot: dict, critical: bool = False
+) -> list[SendStep]:
+    """The send steps of a workflow version with the delay and digest window before each.
 
     Critical sends are never digested: their digest steps are ignored.
     """
     steps = []
     offset = 0
     digest_window = None
-    for step in workflow.steps.all():
-        if step.type == StepType.DELAY:
-            offset += step.seconds or 0
-        elif step.type == StepType.DIGEST:
-            if not (critical or workflow.critical):
-                digest_window = step.seconds or 0
-        elif step.type == StepType.SEND:
+    for position, step in enumerate(snapshot["steps"]):
+        if step["type"] == StepType.DELAY:
+            offset += step["seconds"] or 0
+        elif step["type"] == StepType.DIGEST:
+            if not (critical or snapshot["critical"]):
+                digest_window = step["window_seconds"] or 0
+        elif step["type"] == StepType.SEND:
             steps.append(
                 SendStep(
-                    index=step.position,
-                    channel=step.channel,
-                    template_key=step.template_key,
+                    index=position,
+                    channel=step["channel"],
+                    template_key=step["template"],
                     offset_seconds=offset,
                     digest_window=digest_window,
-                    digest_key=f"{workflow.key}:{step.position}" if digest_window else "",
+                    digest_key=f"{workflow_key}:{position}" if digest_window else "",
                 )
             )
     return steps
+
+
+# The bucket of a subscriber for a workflow's rollout, 0..9999: the first 32 bits of
+# md5("<workflow key>:<subscriber id>") modulo 10000, the same as `rollout_bucket`.
+_BUCKET_SQL = (
+    "(('x' || substr(md5(%(rollout_salt)s || s.subscriber_id), 1, 8))::bit(32)::bigint %% 10000)"
+)
+
+
+def rollout_bucket(*, workflow_key: str, subscriber_id: str) -> int:
+    """The subscriber's rollout bucket (0..9999), stable for a workflow: what the SQL computes."""
+    digest = hashlib.md5(f"{workflow_key}:{subscriber_id}".encode(), usedforsecurity=False)
+    return int(digest.hexdigest()[:8], 16) % 10000
 
 
 def _chunks(notification: Notification, cursor: dict) -> Iterator[tuple[list[int], dict]]:
@@ -128,10 +168,15 @@ def _insert_deliveries(
     critical: bool,
     max_attempts: int,
     workflow_key: str,
+    workflow_version: int,
+    in_rollout: bool | None = None,
+    threshold: int = 0,
 ) -> list[tuple[int, str]]:
     """One INSERT ... SELECT for a chunk and a step; returns (id, status) of new rows.
 
-    Preferences and missing addresses are decided here, in SQL, as each row's skip reason.
+    Preferences and missing addresses are decided here, in SQL, as each row's skip reason;
+    with `in_rollout` set, only the subscribers inside (True) or outside (False) the rollout's
+    share take this step.
     """
     channel = step.channel
     # Preferences: a workflow-level setting wins over the channel-level one; default opted in.
@@ -146,12 +191,15 @@ def _insert_deliveries(
     )
     address = ADDRESS_COLUMNS.get(channel)
     missing = f"(s.{address} IS NULL OR s.{address} = '')" if address else "FALSE"
+    rollout_filter = ""
+    if in_rollout is not None:
+        rollout_filter = f"AND ({_BUCKET_SQL} < %(rollout_threshold)s) = %(in_rollout)s"
     candidates = f"""
         SELECT s.id AS subscriber_id, s.subscriber_id AS subscriber_ref,
                CASE WHEN {opted_out} THEN %(opted_out_reason)s
                     WHEN {missing} THEN %(missing_reason)s END AS skip_reason
         FROM notifications_subscriber s
-        WHERE s.id = ANY(%(ids)s::bigint[])
+        WHERE s.id = ANY(%(ids)s::bigint[]) {rollout_filter}
     """
     delay = step.offset_seconds + (step.digest_window or 0)
     return deliveries_create(
@@ -162,6 +210,9 @@ def _insert_deliveries(
             "ch_path": ["channels", channel],
             "opted_out_reason": f"subscriber opted out of {channel}",
             "missing_reason": f"subscriber has no {address or channel} address",
+            "rollout_salt": f"{workflow_key}:",
+            "rollout_threshold": threshold,
+            "in_rollout": in_rollout,
         },
         notification_id=notification.pk,
         step_index=step.index,
@@ -171,6 +222,7 @@ def _insert_deliveries(
         max_attempts=max_attempts,
         digest_key=step.digest_key,
         due_at=timezone.now() + timedelta(seconds=delay) if delay > 0 else None,
+        workflow_version=workflow_version,
     )
 
 
@@ -193,11 +245,35 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
             error="its workflow was deleted before it was processed",
         )
         return {"workflow_missing": True}
+    plan = VersionPlan.of(notification.workflow_plan, workflow=workflow)
+    numbers = [plan.live] + ([plan.rollout] if plan.rollout is not None else [])
+    snapshots = version_snapshots(workflow=workflow, numbers=numbers)
+    if plan.live not in snapshots:
+        notification_mark_failed(
+            notification_id=notification.pk,
+            error=f"version {plan.live} of its workflow is missing",
+        )
+        return {"workflow_missing": True}
+    # Subscribers outside the rollout's share (everyone without a rollout) run the live
+    # version; those inside run the rollout's. Each side is one INSERT ... SELECT per step.
+    sides: list[tuple[int, bool | None]] = [(plan.live, None)]
+    if plan.rollout is not None and plan.rollout in snapshots:
+        sides = [(plan.live, False), (plan.rollout, True)]
     # A critical notification (by its workflow, or by the trigger's priority) is never
     # digested; only a critical workflow overrides subscribers' preferences.
-    steps = workflow_send_steps(
-        workflow=workflow, critical=notification.priority == Priority.CRITICAL
-    )
+    versions = [
+        (
+            number,
+            in_rollout,
+            snapshots[number]["critical"],
+            workflow_send_steps(
+                workflow_key=workflow.key,
+                snapshot=snapshots[number],
+                critical=notification.priority == Priority.CRITICAL,
+            ),
+        )
+        for number, in_rollout in sides
+    ]
     max_attempts = notification.route.max_attempts if notification.route else 5
     counts = {"deliveries": 0, "dispatched": 0, "chunks": 0}
 
@@ -205,21 +281,25 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
     for chunk, next_cursor in chunks:
         with transaction.atomic():
             queued_rows = []
-            for step in steps:
-                rows = _insert_deliveries(
-                    notification=notification,
-                    step=step,
-                    subscriber_pks=chunk,
-                    critical=workflow.critical,
-                    max_attempts=max_attempts,
-                    workflow_key=workflow.key,
-                )
-                queued_rows.extend(
-                    (pk, step.channel, notification.priority)
-                    for pk, status in rows
-                    if status == DeliveryStatus.QUEUED
-                )
-                counts["deliveries"] += len(rows)
+            for number, in_rollout, critical, steps in versions:
+                for step in steps:
+                    rows = _insert_deliveries(
+                        notification=notification,
+                        step=step,
+                        subscriber_pks=chunk,
+                        critical=critical,
+                        max_attempts=max_attempts,
+                        workflow_key=workflow.key,
+                        workflow_version=number,
+                        in_rollout=in_rollout,
+                        threshold=plan.threshold,
+                    )
+                    queued_rows.extend(
+                        (pk, step.channel, notification.priority)
+                        for pk, status in rows
+                        if status == DeliveryStatus.QUEUED
+                    )
+                    counts["deliveries"] += len(rows)
             deliveries_dispatch(rows=queued_rows)
             counts["dispatched"] += len(queued_rows)
             counts["chunks"] += 1

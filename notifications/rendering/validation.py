@@ -258,3 +258,23 @@ def template_uses_subscriber(*sources: str) -> bool:
         if names is None or "subscriber" in names:
             return True
     return False
+
+
+@lru_cache(maxsize=_NAMES_CACHE_SIZE)
+def payload_fields(source: str) -> frozenset[str]:
+    """The top-level payload keys a source reads (`payload.x`, `payload['x']`); none when it
+    does not parse."""
+    try:
+        tree = environment(html=False).parse(source)
+    except (TemplateSyntaxError, RecursionError):
+        return frozenset()
+    found: set[str] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if not (isinstance(target, nodes.Name) and target.name == "payload"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            found.add(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            found.add(node.arg.value)
+    return frozenset(found)

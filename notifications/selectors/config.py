@@ -6,8 +6,10 @@ effective on the very next event.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 
 from notifications.models import (
     Integration,
@@ -17,6 +19,7 @@ from notifications.models import (
     Throttle,
     Workflow,
     WorkflowStep,
+    WorkflowVersion,
 )
 
 
@@ -67,6 +70,16 @@ def workflow_get(*, key: str) -> Workflow | None:
     return _workflows().filter(key=key).first()
 
 
+def workflow_versions(*, workflow: Workflow) -> QuerySet[WorkflowVersion]:
+    """The versions of a workflow, oldest first."""
+    return WorkflowVersion.objects.select_related("workflow").filter(workflow=workflow)
+
+
+def workflow_version_get(*, workflow: Workflow, number: int) -> WorkflowVersion | None:
+    """Version `number` of a workflow, or None."""
+    return workflow_versions(workflow=workflow).filter(number=number).first()
+
+
 def route_list(*, workflow_key: str | None = None, active: bool | None = None) -> QuerySet[Route]:
     """Routes with their workflow, optionally filtered by workflow key and active flag."""
     queryset = Route.objects.select_related("workflow")
@@ -77,9 +90,13 @@ def route_list(*, workflow_key: str | None = None, active: bool | None = None) -
     return queryset
 
 
-def route_get(*, event: str) -> Route | None:
-    """The route of `event`, active or not, or None."""
-    return Route.objects.select_related("workflow").filter(event=event).first()
+def route_get(*, event: str, event_version: int | None = None) -> Route | None:
+    """The route of `event` bound to `event_version` (None: the unbound one), or None."""
+    return (
+        Route.objects.select_related("workflow")
+        .filter(event=event, event_version=event_version)
+        .first()
+    )
 
 
 def route_get_active(*, event: str) -> Route | None:
@@ -94,13 +111,41 @@ def route_get_active(*, event: str) -> Route | None:
     )
 
 
-def route_resolve(*, event: str) -> tuple[int, int, str] | None:
-    """(route id, workflow id, priority) of an event's active route: the trigger's lean read."""
-    return (
-        Route.objects.filter(event=event, active=True)
-        .values_list("pk", "workflow_id", "priority")
+@dataclass(frozen=True)
+class ResolvedRoute:
+    route_id: int
+    workflow_id: int
+    priority: str
+    # The workflow versions the notification will run: {"live", "rollout", "percent"}.
+    workflow_plan: dict
+
+
+def route_resolve(*, event: str, event_version: int | None = None) -> ResolvedRoute | None:
+    """The active route a trigger takes, with its workflow's versions: the trigger's lean read.
+
+    A route bound to `event_version` wins over the event's unbound route.
+    """
+    versions = Q(event_version__isnull=True)
+    if event_version is not None:
+        versions |= Q(event_version=event_version)
+    row = (
+        Route.objects.filter(versions, event=event, active=True)
+        .order_by(F("event_version").asc(nulls_last=True))
+        .values_list(
+            "pk",
+            "workflow_id",
+            "priority",
+            "workflow__version",
+            "workflow__rollout_version",
+            "workflow__rollout_percent",
+        )
         .first()
     )
+    if row is None:
+        return None
+    pk, workflow_id, priority, live, rollout, percent = row
+    plan = {"live": live, "rollout": rollout, "percent": None if percent is None else str(percent)}
+    return ResolvedRoute(pk, workflow_id, priority, plan)
 
 
 def integration_list(*, channel: str | None = None) -> QuerySet[Integration]:

@@ -15,6 +15,7 @@ from notifications.models import Notification, Subscriber, Topic
 from notifications.pipeline.dispatch import notification_dispatch
 from notifications.rendering import subscriber_context
 from notifications.selectors.config import route_resolve
+from notifications.selectors.event_schemas import event_schema_versions, payload_errors
 from notifications.services.subscribers import subscribers_bulk_upsert, subscribers_ensure
 from platform_core.errors import ApplicationError, ErrorKind, validation_error
 
@@ -94,6 +95,32 @@ def _resolve_actor(actor) -> dict | None:
     return subscriber_context(Subscriber.objects.get(subscriber_id=subscriber_id))
 
 
+def _payload_check(*, event: str, event_version: int | None, payload) -> int | None:
+    """The event version a trigger runs (default: the highest registered), its payload held
+    to that version's schema: 422 `unknown_event_version` or `payload_invalid`."""
+    versions = event_schema_versions(event=event)
+    if not versions:  # no schema: any object, routed by the version given if any
+        return event_version
+    if event_version is None:
+        event_version = max(versions)
+    elif event_version not in versions:
+        known = ", ".join(str(number) for number in sorted(versions))
+        raise ApplicationError(
+            "unknown_event_version",
+            f"The event '{event}' has no version {event_version}; registered: {known}.",
+            kind=ErrorKind.UNPROCESSABLE,
+            fields={"event_version": [f"Use one of: {known}."]},
+        )
+    if errors := payload_errors(schema_ref=versions[event_version], payload=payload or {}):
+        raise ApplicationError(
+            "payload_invalid",
+            f"The payload does not match the schema of '{event}' version {event_version}.",
+            kind=ErrorKind.UNPROCESSABLE,
+            fields=errors,
+        )
+    return event_version
+
+
 def event_trigger(
     *,
     data: dict,
@@ -131,7 +158,12 @@ def event_trigger(
             )
             if existing:
                 return _replay_or_conflict(existing, key, fingerprint)
-            route = route_resolve(event=data["event"])
+            event_version = _payload_check(
+                event=data["event"],
+                event_version=data.get("event_version"),
+                payload=data.get("payload"),
+            )
+            route = route_resolve(event=data["event"], event_version=event_version)
             if route is None:
                 raise ApplicationError(
                     "unknown_event",
@@ -143,9 +175,11 @@ def event_trigger(
             now = timezone.now()
             notification = Notification.objects.create(
                 event=data["event"],
-                route_id=route[0],
-                workflow_id=route[1],
-                priority=data.get("priority") or route[2],
+                route_id=route.route_id,
+                workflow_id=route.workflow_id,
+                workflow_plan=route.workflow_plan,
+                event_version=event_version,
+                priority=data.get("priority") or route.priority,
                 transaction_id=key,
                 request_hash=fingerprint,
                 payload=data.get("payload") or {},

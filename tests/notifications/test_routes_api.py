@@ -42,6 +42,7 @@ def test_create_with_defaults(acme_api, workflows):
         "priority": "normal",
         "active": True,
         "max_attempts": 5,
+        "event_version": None,
     }
     assert response.json()["created_at"]
 
@@ -155,6 +156,7 @@ def test_put_replaces_every_field(acme_api, workflows):
         "priority": "normal",
         "active": True,
         "max_attempts": 5,
+        "event_version": None,
     }
 
 
@@ -189,6 +191,7 @@ def test_patch_changes_only_what_is_given(acme_api, workflows):
         "priority": "high",
         "active": False,
         "max_attempts": 9,
+        "event_version": None,
     }
 
 

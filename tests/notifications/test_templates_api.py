@@ -41,6 +41,7 @@ def test_create_returns_the_template_with_defaults(acme_api):
         "body": BODY,
         "cta_url": "",
         "variants": [],
+        "warnings": [],
         "created_at": None,
         "updated_at": None,
     }

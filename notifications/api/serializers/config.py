@@ -149,6 +149,21 @@ class TemplateOutSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class TemplateSavedSerializer(TemplateOutSerializer):
+    """A template as saved, with warnings that did not stop the save."""
+
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Payload keys the template reads that the schemas of its events do not "
+        "declare; the template is saved all the same.",
+    )
+
+    class Meta(TemplateOutSerializer.Meta):
+        fields = [*TemplateOutSerializer.Meta.fields, "warnings"]
+        read_only_fields = fields
+
+
 # --- workflows ---------------------------------------------------------------------------
 
 
@@ -256,10 +271,31 @@ class WorkflowReplaceSerializer(WorkflowInSerializer):
         return attrs
 
 
+class WorkflowVersionInSerializer(WorkflowInSerializer):
+    """POST /versions: the same body as PUT; `key` may repeat the URL's, `name` is not
+    versioned (PUT changes it)."""
+
+    key = _key_field(required=False)
+    name = serializers.CharField(max_length=200, required=False)
+
+    def validate(self, attrs):
+        _url_match(attrs, self.context, "key")
+        return attrs
+
+
+class RolloutSerializer(serializers.Serializer):
+    """A version being sent to a share of the subscribers."""
+
+    version = serializers.IntegerField()
+    percent = serializers.FloatField()
+
+
 class WorkflowOutSerializer(serializers.ModelSerializer):
-    """A workflow, its steps in the same list format as they are written."""
+    """A workflow, its steps in the same list format as they are written; `version` is the
+    live version (whose steps these are), `rollout` the one sent to a share, if any."""
 
     steps = serializers.ListField(child=WorkflowStepField(), source="steps.all", read_only=True)
+    rollout = serializers.SerializerMethodField()
 
     class Meta:
         model = Workflow
@@ -271,10 +307,54 @@ class WorkflowOutSerializer(serializers.ModelSerializer):
             "track_clicks",
             "track_opens",
             "steps",
+            "version",
+            "rollout",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(RolloutSerializer(allow_null=True))
+    def get_rollout(self, workflow: Workflow) -> dict | None:
+        if workflow.rollout_version is None:
+            return None
+        return {"version": workflow.rollout_version, "percent": float(workflow.rollout_percent)}
+
+
+class WorkflowVersionOutSerializer(serializers.Serializer):
+    """One immutable version of a workflow: its flags and steps as they were written."""
+
+    version = serializers.IntegerField(source="number")
+    live = serializers.SerializerMethodField()
+    rollout_percent = serializers.SerializerMethodField(
+        help_text="The share of subscribers it is rolled out to; null unless being rolled out."
+    )
+    critical = serializers.BooleanField(source="snapshot.critical")
+    send_window = serializers.JSONField(source="snapshot.send_window", allow_null=True)
+    steps = serializers.ListField(child=serializers.DictField(), source="snapshot.steps")
+    created_at = serializers.DateTimeField()
+
+    def get_live(self, version) -> bool:
+        return version.number == version.workflow.version
+
+    def get_rollout_percent(self, version) -> float | None:
+        workflow = version.workflow
+        if workflow.rollout_version != version.number:
+            return None
+        return float(workflow.rollout_percent)
+
+
+class RolloutInSerializer(StrictSerializer):
+    """Send `version` to `percent` % of subscribers (stable per subscriber)."""
+
+    version = serializers.IntegerField(min_value=1)
+    percent = serializers.JSONField(help_text="0 to 100, at most two decimals.")
+
+
+class RollbackInSerializer(StrictSerializer):
+    """Make `version` live again for everyone."""
+
+    version = serializers.IntegerField(min_value=1)
 
 
 # --- routes ------------------------------------------------------------------------------
@@ -292,15 +372,26 @@ class RouteInSerializer(StrictSerializer):
     max_attempts = serializers.IntegerField(
         min_value=_MIN_ATTEMPTS, max_value=_MAX_ATTEMPTS, default=DEFAULT_MAX_ATTEMPTS
     )
+    event_version = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Only triggers of this event version take the route (null: any version "
+        "without a route of its own).",
+    )
 
 
 class RouteReplaceSerializer(RouteInSerializer):
-    """PUT (every field, defaults applied) and PATCH (`partial=True`: only those given)."""
+    """PUT (every field, defaults applied) and PATCH (`partial=True`: only those given).
+    `event_version` is part of the route's identity (`?event_version=`): it may be repeated,
+    not changed."""
 
     event = serializers.CharField(max_length=200, required=False)
 
     def validate(self, attrs):
         _url_match(attrs, self.context, "event")
+        _url_match(attrs, self.context, "event_version")
+        attrs.pop("event_version")
         return attrs
 
 
@@ -308,10 +399,33 @@ class RouteOutSerializer(serializers.Serializer):
     """A route: event name → workflow key, priority, active flag, attempt budget."""
 
     event = serializers.CharField()
+    event_version = serializers.IntegerField(allow_null=True)
     workflow = serializers.CharField(source="workflow.key")
     priority = serializers.ChoiceField(choices=Priority.choices)
     active = serializers.BooleanField()
     max_attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+# --- event schemas -----------------------------------------------------------------------
+
+
+class EventSchemaInSerializer(StrictSerializer):
+    """A JSON Schema (2020-12) for one version of an event's payload."""
+
+    schema = serializers.JSONField(
+        help_text="A JSON Schema 2020-12 document (an object, at most 64 KB); only "
+        "references inside it (`#/...`) are allowed."
+    )
+
+
+class EventSchemaOutSerializer(serializers.Serializer):
+    """One version of an event's payload schema."""
+
+    event = serializers.CharField()
+    version = serializers.IntegerField()
+    schema = serializers.JSONField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

@@ -38,6 +38,7 @@ class DeliverySerializer(serializers.ModelSerializer):
             "attempts",
             "provider",
             "variant",
+            "workflow_version",
             "last_error",
             "next_attempt_at",
             "scheduled_for",
@@ -90,6 +91,7 @@ class NotificationSerializer(serializers.ModelSerializer):
             "status",
             "priority",
             "transaction_id",
+            "event_version",
             "created_at",
             "processed_at",
         ]

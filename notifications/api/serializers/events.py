@@ -94,6 +94,12 @@ class BroadcastSerializer(StrictSerializer):
     actor = ActorField(required=False, allow_null=True)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     transaction_id = serializers.CharField(max_length=255, required=False)
+    event_version = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="The event's schema version the payload follows (default: the highest "
+        "registered); routes bound to it take the event.",
+    )
 
 
 class TriggerSerializer(BroadcastSerializer):

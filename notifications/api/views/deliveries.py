@@ -55,6 +55,7 @@ NOTIFICATION_EXAMPLE = {
     "status": "processed",
     "priority": "high",
     "transaction_id": "order-A-1-shipped",
+    "event_version": 2,
     "created_at": "2026-11-22T10:00:00Z",
     "processed_at": "2026-11-22T10:00:01Z",
 }
@@ -67,6 +68,7 @@ DELIVERY_EXAMPLE = {
     "attempts": 2,
     "provider": "smtp",
     "variant": "b",
+    "workflow_version": 3,
     "last_error": "",
     "next_attempt_at": None,
     "scheduled_for": None,

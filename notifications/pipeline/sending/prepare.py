@@ -21,7 +21,7 @@ from notifications.models import (
     Notification,
     Priority,
     Workflow,
-    WorkflowStep,
+    WorkflowVersion,
 )
 from notifications.pipeline.feedback.provider import suppressed_deliveries, tenant_base_url
 from notifications.pipeline.feedback.unsubscribe import unsubscribe_headers
@@ -40,26 +40,34 @@ SKIP_ERASED = "subscriber was erased"
 TRACKED_CHANNELS = frozenset({Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.IN_APP})
 SKIP_CONDITION = "condition not met: in-app message already read"
 
-_STEP_TABLE = WorkflowStep._meta.db_table
+_VERSION_TABLE = WorkflowVersion._meta.db_table
 _INBOX_TABLE = InboxMessage._meta.db_table
 
 
 def unmet_conditions(delivery_ids: Sequence[int]) -> set[int]:
-    """The deliveries of a batch whose step waits on an earlier in-app message that was read."""
+    """The deliveries of a batch whose step waits on an earlier in-app message that was read.
+
+    The condition is the one of the workflow version the delivery runs (version 1 for
+    deliveries written before versions existed).
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT d.id
             FROM {DELIVERY_TABLE} d
             JOIN {NOTIFICATION_TABLE} n ON n.id = d.notification_id
-            JOIN {_STEP_TABLE} ws
-              ON ws.workflow_id = n.workflow_id AND ws.position = d.step_index
+            JOIN {_VERSION_TABLE} wv
+              ON wv.workflow_id = n.workflow_id AND wv.number = COALESCE(d.workflow_version, 1)
+            CROSS JOIN LATERAL (
+              SELECT (wv.snapshot -> 'steps' -> d.step_index -> 'condition' ->> 'unread')::int
+                AS unread_step
+            ) c
             JOIN {DELIVERY_TABLE} earlier
               ON earlier.notification_id = d.notification_id
-             AND earlier.step_index = ws.unread_step
+             AND earlier.step_index = c.unread_step
              AND earlier.subscriber_id = d.subscriber_id
             JOIN {_INBOX_TABLE} m ON m.delivery_id = earlier.id
-            WHERE d.id = ANY(%s::bigint[]) AND ws.unread_step IS NOT NULL
+            WHERE d.id = ANY(%s::bigint[]) AND c.unread_step IS NOT NULL
               AND m.read_at IS NOT NULL
             """,
             [list(delivery_ids)],

@@ -4,19 +4,23 @@ Runs at send time, once per batch of a provider channel, before any delivery is 
 a delivery woken from a delay, a digest window or a retry is checked again when it is due.
 Held deliveries go back to `pending` until the window opens (no attempt spent, the history
 says why) and the sweeper wakes them then. In-app and chat are never held; nor is anything
-critical (by its workflow or by the trigger's priority).
+critical (by its workflow or by the trigger's priority). The workflow's `send_window` and
+`critical` are those of the version the delivery runs.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, Exists, OuterRef, Q, Subquery, TextField, When
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from notifications.models import Channel, Delivery, DeliveryStatus, Priority
+from notifications.models import Channel, Delivery, DeliveryStatus, Priority, WorkflowVersion
 from notifications.pipeline.quiet_hours import WindowError, hold_until, window_parse
 from notifications.pipeline.state import deliveries_hold
 
@@ -43,20 +47,30 @@ def deliveries_hold_outside_windows(
     # The hold is computed on the window clock; the sweeper wakes on the real one.
     shift = timedelta(seconds=settings.SEND_WINDOW_CLOCK_OFFSET_SECONDS)
     now = now or timezone.now() + shift
+    # The flags of the workflow version each delivery runs (fixed when it was triggered);
+    # the workflow's own for a workflow never versioned (written without the services).
+    version = WorkflowVersion.objects.filter(
+        workflow_id=OuterRef("notification__workflow_id"),
+        number=Coalesce(OuterRef("workflow_version"), OuterRef("notification__workflow__version")),
+    )
+
+    def flag(name: str):
+        return Case(
+            When(
+                Exists(version),
+                then=Subquery(version.annotate(value=KT(f"snapshot__{name}")).values("value")[:1]),
+            ),
+            default=Cast(f"notification__workflow__{name}", TextField()),
+            output_field=TextField(),
+        )
+
     rows = (
         Delivery.objects.filter(pk__in=list(delivery_ids), status=DeliveryStatus.QUEUED)
         .exclude(priority=Priority.CRITICAL)
-        .exclude(notification__workflow__critical=True)
-        .filter(
-            Q(subscriber__quiet_hours__isnull=False)
-            | Q(notification__workflow__send_window__isnull=False)
-        )
-        .values_list(
-            "pk",
-            "subscriber__timezone",
-            "subscriber__quiet_hours",
-            "notification__workflow__send_window",
-        )
+        .annotate(version_critical=flag("critical"), version_window=flag("send_window"))
+        .exclude(version_critical="true")
+        .filter(Q(subscriber__quiet_hours__isnull=False) | Q(version_window__isnull=False))
+        .values_list("pk", "subscriber__timezone", "subscriber__quiet_hours", "version_window")
     )
     holds = []
     for pk, zone, quiet_hours, send_window in rows:
@@ -64,7 +78,7 @@ def deliveries_hold_outside_windows(
             now=now,
             timezone_name=zone,
             quiet_hours=_window(quiet_hours),
-            send_window=_window(send_window),
+            send_window=_window(json.loads(send_window) if send_window else None),
         )
         if hold is not None:
             holds.append((pk, hold.until - shift, hold.reason))

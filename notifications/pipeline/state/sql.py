@@ -269,6 +269,7 @@ def deliveries_create(
     max_attempts: int,
     digest_key: str,
     due_at: datetime | None,
+    workflow_version: int | None = None,
 ) -> list[tuple[int, str]]:
     """Create one step's deliveries for a chunk of subscribers, with their first history row.
 
@@ -287,14 +288,15 @@ def deliveries_create(
                 (notification_id, subscriber_id, subscriber_ref, step_index, channel,
                  template_key, variant, provider, priority, status, attempts, max_attempts,
                  next_attempt_at, dispatched_at, last_error, last_error_class,
-                 provider_message_id, digest_key, created_at, updated_at)
+                 provider_message_id, digest_key, workflow_version, created_at, updated_at)
             SELECT %(s_notification)s, c.subscriber_id, c.subscriber_ref, %(s_step)s,
                    %(s_channel)s, %(s_template)s, '', '', %(s_priority)s,
                    CASE WHEN c.skip_reason IS NOT NULL THEN %(s_skipped)s ELSE %(s_waiting)s END,
                    0, %(s_max_attempts)s,
                    CASE WHEN c.skip_reason IS NULL THEN %(s_due)s::timestamptz END,
                    CASE WHEN %(s_due)s::timestamptz IS NULL THEN %(s_now)s::timestamptz END,
-                   COALESCE(c.skip_reason, ''), '', '', %(s_digest_key)s, %(s_now)s, %(s_now)s
+                   COALESCE(c.skip_reason, ''), '', '', %(s_digest_key)s, %(s_version)s::integer,
+                   %(s_now)s, %(s_now)s
             FROM ({candidates_sql}) AS c
             ORDER BY c.subscriber_id
             ON CONFLICT ON CONSTRAINT delivery_once_per_step DO NOTHING
@@ -318,6 +320,7 @@ def deliveries_create(
             "s_waiting": waiting,
             "s_max_attempts": max_attempts,
             "s_due": due_at,
+            "s_version": workflow_version,
             "s_now": now,
             "s_digest_key": digest_key,
         },

@@ -1,4 +1,5 @@
-"""Writes of the configuration rows: templates, workflows, routes, integrations, throttles.
+"""Writes of the configuration rows: templates, workflows and their versions, routes, event
+schemas, integrations, throttles.
 
 Every write runs in one transaction and validates what the API contract promises, raising
 an `ApplicationError` (`validation_error` with `fields`, a conflict, or not found) so that
@@ -33,6 +34,12 @@ from notifications.services.config.integrations import (
     integration_update,
 )
 from notifications.services.config.routes import route_create, route_delete, route_update
+from notifications.services.config.schemas import (
+    SCHEMA_MAX_BYTES,
+    event_schema_delete,
+    event_schema_errors,
+    event_schema_put,
+)
 from notifications.services.config.templates import (
     template_create,
     template_delete,
@@ -42,6 +49,12 @@ from notifications.services.config.throttles import (
     throttle_create,
     throttle_delete,
     throttle_replace,
+)
+from notifications.services.config.versions import (
+    workflow_promote,
+    workflow_rollback,
+    workflow_rollout,
+    workflow_version_create,
 )
 from notifications.services.config.workflows import (
     workflow_create,
@@ -62,7 +75,11 @@ __all__ = [
     "MAX_ATTEMPTS_RANGE",
     "MAX_STEPS",
     "MAX_VARIANTS",
+    "SCHEMA_MAX_BYTES",
     "Fields",
+    "event_schema_delete",
+    "event_schema_errors",
+    "event_schema_put",
     "event_validator",
     "integration_create",
     "integration_delete",
@@ -81,7 +98,11 @@ __all__ = [
     "throttle_replace",
     "workflow_create",
     "workflow_delete",
+    "workflow_promote",
+    "workflow_rollback",
+    "workflow_rollout",
     "workflow_replace",
     "workflow_step_representation",
     "workflow_steps_errors",
+    "workflow_version_create",
 ]

@@ -54,18 +54,24 @@ def route_create(
     priority: str = Priority.NORMAL,
     active: bool = True,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    event_version: int | None = None,
 ) -> Route:
-    """Route `event` to a workflow; 409 `route_exists` if the event is routed already."""
+    """Route `event` (only its version `event_version`, if given) to a workflow; 409
+    `route_exists` if that event and version are routed already."""
     _route_fields_validate(event=event, priority=priority, max_attempts=max_attempts)
+    if event_version is not None and (not _is_int(event_version) or event_version < 1):
+        raise _invalid({"event_version": ["Use a whole number, 1 or more."]})
     workflow = _workflow_for_route(workflow_key)
-    _lock("route", event)
+    _lock("route", f"{event}:{event_version or ''}")
+    shown = f"Event '{event}'" + (f" version {event_version}" if event_version else "")
     exists = _conflict(
-        "route_exists", f"Event '{event}' is routed already; PUT or PATCH changes its route."
+        "route_exists", f"{shown} is routed already; PUT or PATCH changes its route."
     )
-    if Route.objects.filter(event=event).exists():
+    if Route.objects.filter(event=event, event_version=event_version).exists():
         raise exists
     route = Route(
         event=event,
+        event_version=event_version,
         workflow=workflow,
         priority=priority,
         active=active,

@@ -7,8 +7,16 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
-from notifications.models import Channel, StepType, Template, TemplateVariant, WorkflowStep
+from notifications.models import (
+    Channel,
+    StepType,
+    Template,
+    TemplateVariant,
+    WorkflowStep,
+    WorkflowVersion,
+)
 from notifications.rendering import template_check
 from notifications.services.config.common import (
     KEY_MAX_LENGTH,
@@ -204,6 +212,13 @@ def template_delete(*, key: str, locale: str | None = None) -> int:
                 WorkflowStep.objects.filter(type=StepType.SEND, template_key=key).values_list(
                     "workflow__key", flat=True
                 )
+            )
+            # A version being rolled out needs it too.
+            | set(
+                WorkflowVersion.objects.filter(
+                    workflow__rollout_version=F("number"),
+                    snapshot__steps__contains=[{"type": StepType.SEND, "template": key}],
+                ).values_list("workflow__key", flat=True)
             )
         )
         if users:

@@ -7,8 +7,17 @@ from typing import Any
 
 from django.db import transaction
 
-from notifications.models import Channel, Route, StepType, Template, Workflow, WorkflowStep
+from notifications.models import (
+    Channel,
+    Route,
+    StepType,
+    Template,
+    Workflow,
+    WorkflowStep,
+    WorkflowVersion,
+)
 from notifications.pipeline.quiet_hours import WindowError, window_parse
+from notifications.pipeline.versions import step_representation, version_snapshots
 from notifications.services.config.common import (
     DELAY_MAX_SECONDS,
     DIGEST_MAX_SECONDS,
@@ -107,14 +116,7 @@ def _condition_errors(condition: Any, index: int, steps: Sequence[Mapping], add)
 
 def workflow_step_representation(step: WorkflowStep) -> dict[str, Any]:
     """A step row in the API's list format (the inverse of what `_steps_write` stores)."""
-    if step.type == StepType.SEND:
-        data = {"type": step.type, "channel": step.channel, "template": step.template_key}
-        if step.unread_step is not None:
-            data["condition"] = {"unread": step.unread_step}
-        return data
-    if step.type == StepType.DELAY:
-        return {"type": step.type, "seconds": step.seconds}
-    return {"type": step.type, "window_seconds": step.seconds}
+    return step_representation(step)
 
 
 def _steps_write(*, workflow: Workflow, steps: Sequence[Mapping[str, Any]]) -> None:
@@ -152,6 +154,50 @@ def _workflow_prefetched(workflow: Workflow) -> Workflow:
     return Workflow.objects.prefetch_related("steps").get(pk=workflow.pk)
 
 
+def workflow_snapshot(
+    *, critical: bool, send_window: Mapping[str, str] | None, steps: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """What a version freezes: the flags and the steps, in the API's list format."""
+    frozen = []
+    for step in steps:
+        step = dict(step)
+        if step.get("condition") is not None:
+            step["condition"] = dict(step["condition"])
+        else:
+            step.pop("condition", None)
+        frozen.append(step)
+    return {"critical": bool(critical), "send_window": send_window, "steps": frozen}
+
+
+def _version_add(*, workflow: Workflow, snapshot: dict[str, Any]) -> WorkflowVersion:
+    """Number and store the next version of `workflow` (hold its advisory lock)."""
+    # A workflow written without these services has its live version frozen first.
+    version_snapshots(workflow=workflow, numbers=[workflow.version])
+    last = (
+        WorkflowVersion.objects.filter(workflow=workflow)
+        .order_by("-number")
+        .values_list("number", flat=True)
+        .first()
+    )
+    return WorkflowVersion.objects.create(
+        workflow=workflow, number=(last or 0) + 1, snapshot=snapshot
+    )
+
+
+def _live_apply(*, workflow: Workflow, version: WorkflowVersion) -> None:
+    """Make `version` live: the workflow's flags and step rows become its snapshot, and any
+    rollout ends. The workflow row must be locked (select_for_update)."""
+    snapshot = version.snapshot
+    workflow.critical = snapshot["critical"]
+    workflow.send_window = snapshot["send_window"]
+    workflow.version = version.number
+    workflow.rollout_version = None
+    workflow.rollout_percent = None
+    workflow.save()
+    workflow.steps.all().delete()
+    _steps_write(workflow=workflow, steps=snapshot["steps"])
+
+
 def _send_window(value: Any) -> dict[str, str] | None:
     """The workflow's send window in its stored form; 400 naming `send_window` if invalid."""
     try:
@@ -187,10 +233,16 @@ def workflow_create(
             send_window=window,
             track_clicks=track_clicks,
             track_opens=track_opens,
+            version=1,
         ),
         conflict=exists,
     )
     _steps_write(workflow=workflow, steps=steps)
+    WorkflowVersion.objects.create(
+        workflow=workflow,
+        number=1,
+        snapshot=workflow_snapshot(critical=critical, send_window=window, steps=steps),
+    )
     return _workflow_prefetched(workflow)
 
 
@@ -206,19 +258,25 @@ def workflow_replace(
     track_opens: bool = False,
 ) -> Workflow:
     """Replace a workflow's name, criticality, send window, tracking and its whole list of
-    steps."""
+    steps.
+
+    A change of steps or flags (criticality, send window) is a new version, live at once
+    (any rollout ends); the same steps and flags again make no version. The name and the
+    tracking settings belong to the workflow, not to its versions.
+    """
     _lock("workflow", workflow.key)
     window = _send_window(send_window)
     _steps_validate(steps)
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
     workflow.name = name
-    workflow.critical = critical
-    workflow.send_window = window
     workflow.track_clicks = track_clicks
     workflow.track_opens = track_opens
-    workflow.save()
-    workflow.steps.all().delete()
-    _steps_write(workflow=workflow, steps=steps)
+    snapshot = workflow_snapshot(critical=critical, send_window=window, steps=steps)
+    live = WorkflowVersion.objects.filter(workflow=workflow, number=workflow.version).first()
+    if live is not None and live.snapshot == snapshot:
+        workflow.save(update_fields=["name", "track_clicks", "track_opens", "updated_at"])
+    else:
+        _live_apply(workflow=workflow, version=_version_add(workflow=workflow, snapshot=snapshot))
     return _workflow_prefetched(workflow)
 
 

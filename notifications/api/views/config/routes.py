@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -13,9 +18,18 @@ from notifications.api.serializers.config import (
     RouteOutSerializer,
     RouteReplaceSerializer,
 )
-from notifications.api.views.config.common import TIMESTAMPS, Docs, ListView, found, validated
+from notifications.api.views.config.common import (
+    INVALID,
+    NOT_FOUND,
+    TIMESTAMPS,
+    Docs,
+    ListView,
+    found,
+    validated,
+)
 from notifications.selectors.config import route_get, route_list
 from notifications.services.config import route_create, route_delete, route_update
+from platform_core.errors import validation_error
 
 _ROUTE_BODY = {
     "event": "order.shipped",
@@ -23,6 +37,7 @@ _ROUTE_BODY = {
     "priority": "high",
     "active": True,
     "max_attempts": 5,
+    "event_version": None,
 }
 _ROUTES = Docs(
     "routes",
@@ -53,7 +68,11 @@ class RouteListView(ListView):
 
     @_ROUTES.create(
         "Route an event to a workflow",
-        description="409 `route_exists` if the event is routed already.",
+        description=(
+            "With `event_version`, only triggers of that version take the route; v1 and v2 "
+            "producers can then run side by side. 409 `route_exists` if the event (and "
+            "version) is routed already."
+        ),
         request=RouteInSerializer,
         conflict="route_exists",
     )
@@ -63,13 +82,43 @@ class RouteListView(ListView):
         return Response(RouteOutSerializer(route).data, status=status.HTTP_201_CREATED)
 
 
+_EVENT_VERSION = OpenApiParameter(
+    "event_version",
+    OpenApiTypes.INT,
+    description="The route bound to this event version (default: the event's unbound route).",
+)
+
+
+def _event_version(request) -> int | None:
+    raw = request.query_params.get("event_version")
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise validation_error({"event_version": ["Use a whole number, 1 or more."]})
+    return int(raw)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[_EVENT_VERSION],
+        responses={200: RouteOutSerializer, 400: INVALID, 404: NOT_FOUND},
+    ),
+    put=extend_schema(parameters=[_EVENT_VERSION]),
+    patch=extend_schema(parameters=[_EVENT_VERSION]),
+    delete=extend_schema(
+        parameters=[_EVENT_VERSION], responses={204: None, 400: INVALID, 404: NOT_FOUND}
+    ),
+)
 class RouteDetailView(GenericAPIView):
     def _get(self, event: str):
-        return found(route_get(event=event), f"No route for event '{event}'.")
+        version = _event_version(self.request)
+        shown = f"event '{event}'" + (f" version {version}" if version else "")
+        return found(route_get(event=event, event_version=version), f"No route for {shown}.")
 
     def _update(self, request, event: str, *, partial: bool) -> Response:
         route = self._get(event)
-        data = validated(RouteReplaceSerializer, request, partial=partial, context={"event": event})
+        context = {"event": event, "event_version": route.event_version}
+        data = validated(RouteReplaceSerializer, request, partial=partial, context=context)
         data.pop("event", None)
         route = route_update(route=route, workflow_key=data.pop("workflow", None), **data)
         return Response(RouteOutSerializer(route).data)

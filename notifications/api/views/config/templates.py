@@ -13,6 +13,7 @@ from notifications.api.serializers.config import (
     TemplateInSerializer,
     TemplateOutSerializer,
     TemplateReplaceSerializer,
+    TemplateSavedSerializer,
 )
 from notifications.api.views.config.common import (
     INVALID,
@@ -25,6 +26,7 @@ from notifications.api.views.config.common import (
 )
 from notifications.models import Channel
 from notifications.selectors.config import template_get, template_list, templates_for_key
+from notifications.selectors.event_schemas import template_schema_warnings
 from notifications.services.config import template_create, template_delete, template_upsert
 
 _LOCALE_PARAM = OpenApiParameter(
@@ -60,6 +62,30 @@ _TEMPLATES = Docs(
     request={**_TEMPLATE_CONTENT, "variants": _TEMPLATE_VARIANTS},
     response={**_TEMPLATE_CONTENT, "cta_url": "", "variants": _TEMPLATE_VARIANTS, **TIMESTAMPS},
 )
+# A save answers with the template and its `warnings` (see `_with_warnings`).
+_SAVED = Docs(
+    "templates",
+    TemplateSavedSerializer,
+    "Order shipped email",
+    request={**_TEMPLATE_CONTENT, "variants": _TEMPLATE_VARIANTS},
+    response={
+        **_TEMPLATE_CONTENT,
+        "cta_url": "",
+        "variants": _TEMPLATE_VARIANTS,
+        "warnings": [],
+        **TIMESTAMPS,
+    },
+)
+
+
+def _with_warnings(template) -> dict:
+    """A saved template, with `warnings`: payload keys it reads that its events' schemas do
+    not declare (the save is never refused for them)."""
+    sources = [template.subject, template.body, template.cta_url]
+    for variant in template.variants.all():
+        sources += [variant.subject, variant.body]
+    template.warnings = template_schema_warnings(template_key=template.key, sources=sources)
+    return TemplateSavedSerializer(template).data
 
 
 class TemplateListView(ListView):
@@ -80,7 +106,7 @@ class TemplateListView(ListView):
         )
         return self._page(queryset, TemplateOutSerializer)
 
-    @_TEMPLATES.create(
+    @_SAVED.create(
         "Create a template",
         description=(
             "Templates are sandboxed Jinja2 and may use `payload`, `subscriber` and `actor`. "
@@ -92,7 +118,7 @@ class TemplateListView(ListView):
     )
     def post(self, request):
         template = template_create(**validated(TemplateInSerializer, request))
-        return Response(TemplateOutSerializer(template).data, status=status.HTTP_201_CREATED)
+        return Response(_with_warnings(template), status=status.HTTP_201_CREATED)
 
 
 class TemplateDetailView(GenericAPIView):
@@ -117,12 +143,12 @@ class TemplateDetailView(GenericAPIView):
         parameters=[_LOCALE_PARAM],
         request=TemplateReplaceSerializer,
         responses={
-            200: TemplateOutSerializer,
-            201: TemplateOutSerializer,
+            200: TemplateSavedSerializer,
+            201: TemplateSavedSerializer,
             400: INVALID,
             409: conflict_response("template_in_use"),
         },
-        examples=[_TEMPLATES.request_example, _TEMPLATES.response_example],
+        examples=[_SAVED.request_example, _SAVED.response_example],
     )
     def put(self, request, key: str):
         key = key.strip()
@@ -133,7 +159,7 @@ class TemplateDetailView(GenericAPIView):
         )
         template, created = template_upsert(**data)
         return Response(
-            TemplateOutSerializer(template).data,
+            _with_warnings(template),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
