@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from connectors import channels
+from notifications.models.audit import audited
 
 # The channel vocabulary is defined once, in `connectors.channels`; these are its choices.
 Channel = models.TextChoices(
@@ -25,6 +26,7 @@ class StepType(models.TextChoices):
     DIGEST = "digest", "Digest"
 
 
+@audited("template", key="key")
 class Template(models.Model):
     """Content for one channel and locale, written in sandboxed Jinja2."""
 
@@ -48,6 +50,7 @@ class Template(models.Model):
         return f"{self.key} [{self.locale}]"
 
 
+@audited("template", parent="template", collection="variants", order="name")
 class TemplateVariant(models.Model):
     """An A/B variant: a subscriber always gets the same one, chosen by weight."""
 
@@ -67,6 +70,7 @@ class TemplateVariant(models.Model):
         return f"{self.template.key}/{self.name}"
 
 
+@audited("workflow", key="key")
 class Workflow(models.Model):
     """What happens for an event: ordered steps (send, delay, digest)."""
 
@@ -87,6 +91,7 @@ class Workflow(models.Model):
         return self.key
 
 
+@audited("workflow", parent="workflow", collection="steps", order="position")
 class WorkflowStep(models.Model):
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField()
@@ -110,6 +115,7 @@ class WorkflowStep(models.Model):
         return f"{self.position}: {self.type} {self.seconds}s"
 
 
+@audited("route", key="event")
 class Route(models.Model):
     """Event name → workflow, with the priority its notifications run at."""
 
@@ -128,6 +134,8 @@ class Route(models.Model):
         return f"{self.event} → {self.workflow_id}"
 
 
+# Credentials are never recorded, not even encrypted.
+@audited("integration", key="id", exclude=("credentials_encrypted",))
 class Integration(models.Model):
     """A provider account for a channel; credentials are encrypted at rest."""
 

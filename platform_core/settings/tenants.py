@@ -27,6 +27,10 @@ TENANT_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.admin",
+    # Audit history: triggers (pgtrigger) write each change of a configuration row to its
+    # event table, in the tenant's own schema, with the actor from `pghistory.context`.
+    "pgtrigger",
+    "pghistory",
     "notifications",
 ]
 
@@ -41,3 +45,7 @@ PUBLIC_SCHEMA_URLCONF = "platform_core.urls.public"
 CLARION_PUBLIC_HOSTS = env.list("CLARION_PUBLIC_HOSTS", default=["localhost", "127.0.0.1"])
 # Default domain suffix for new tenants: `create_tenant acme` → `acme.<this>`.
 CLARION_TENANT_DOMAIN_SUFFIX = env.str("CLARION_TENANT_DOMAIN_SUFFIX", default="localhost")
+
+# Audit history (django-pghistory): each event row is stamped with the time it was written,
+# so the changes of one transaction keep their order.
+PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"

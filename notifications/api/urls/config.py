@@ -3,6 +3,7 @@
 from django.urls import path
 
 from notifications.api.views.config import (
+    AuditLogView,
     IntegrationDetailView,
     IntegrationListView,
     RouteDetailView,
@@ -28,6 +29,7 @@ urlpatterns = [
         IntegrationDetailView.as_view(),
         name="integration-detail",
     ),
+    path("audit-log", AuditLogView.as_view(), name="audit-log"),
     path("throttles", ThrottleListView.as_view(), name="throttle-list"),
     path("throttles/<str:key>", ThrottleDetailView.as_view(), name="throttle-detail"),
 ]

@@ -4,6 +4,7 @@ one module each.
 Thin views: validate the body's shape, call one service or selector, serialise the result.
 """
 
+from notifications.api.views.config.audit import AuditLogView
 from notifications.api.views.config.integrations import IntegrationDetailView, IntegrationListView
 from notifications.api.views.config.routes import RouteDetailView, RouteListView
 from notifications.api.views.config.templates import TemplateDetailView, TemplateListView
@@ -11,6 +12,7 @@ from notifications.api.views.config.throttles import ThrottleDetailView, Throttl
 from notifications.api.views.config.workflows import WorkflowDetailView, WorkflowListView
 
 __all__ = [
+    "AuditLogView",
     "IntegrationDetailView",
     "IntegrationListView",
     "RouteDetailView",

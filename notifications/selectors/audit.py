@@ -1,0 +1,187 @@
+"""Reads of the audit history: each change of a configuration resource, who made it, its
+state before and after.
+
+The triggers of `notifications.models.audit` record one event row per changed row; a
+resource's change is every event of its row and of its children (a workflow's steps, a
+template's variants) written in one transaction under one audit context. The states before
+and after are replayed from those rows, oldest first, so a step replaced inside a workflow
+shows as the workflow's `steps` before and after.
+
+NOTE: a resource's whole history is replayed on each read (configuration changes are few);
+`since` and the page bound what is returned, not what is read.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Model
+
+from notifications.models.audit import AUDIT_RESOURCE_NAMES, AUDITED, AuditedResource
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change of one resource."""
+
+    id: str
+    resource: str
+    key: str
+    object_id: str
+    action: str
+    actor: str | None
+    at: datetime.datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+def audit_resource_for_model(model: type[Model]) -> str | None:
+    """The audit resource a model's rows are recorded as (None: not audited)."""
+    for name, resource in AUDITED.items():
+        if resource.model is not None and resource.model._meta.concrete_model is model:
+            return name
+    return None
+
+
+def _row(event: Model) -> dict[str, Any]:
+    """The recorded fields of an event: the row's values, without pghistory's own."""
+    return {
+        field.attname: getattr(event, field.attname)
+        for field in event._meta.concrete_fields
+        if not field.name.startswith("pgh_")
+    }
+
+
+def _state(
+    resource: AuditedResource,
+    parent: dict[str, Any] | None,
+    children: dict[str, dict[int, dict[str, Any]]],
+) -> dict[str, Any] | None:
+    if parent is None:
+        return None
+    state = {name: value for name, value in parent.items()}
+    for child in resource.children:
+        fk = f"{child.parent_field}_id"
+        rows = [
+            {name: value for name, value in row.items() if name not in ("id", fk)}
+            for row in children[child.collection].values()
+        ]
+        state[child.collection] = sorted(rows, key=lambda row: _sortable(row.get(child.order)))
+    return state
+
+
+def _sortable(value: Any) -> tuple:
+    return (value is None, str(value) if not isinstance(value, int) else f"{value:012d}")
+
+
+def _history(resource: AuditedResource, object_id: int, events: list[tuple]) -> list[AuditEntry]:
+    """Replay one row's events (and its children's) into changes, oldest first: the events
+    written in a row under one audit context are one change."""
+    parent: dict[str, Any] | None = None
+    children: dict[str, dict[int, dict[str, Any]]] = {c.collection: {} for c in resource.children}
+    entries: list[AuditEntry] = []
+    events.sort(key=lambda item: item[0])
+    index = 0
+    while index < len(events):
+        first_sort, _, first = events[index]
+        group = first.pgh_context_id or f"{events[index][0]}"
+        before = _state(resource, parent, children)
+        action, actor, key = "update", None, None
+        while index < len(events):
+            _, collection, event = events[index]
+            if (event.pgh_context_id or f"{events[index][0]}") != group:
+                break
+            index += 1
+            row = _row(event)
+            if actor is None and isinstance(event.pgh_context, dict):
+                actor = event.pgh_context.get("actor")
+            if collection is None:
+                if event.pgh_label == "create":
+                    action = "create"
+                elif event.pgh_label == "delete" and action != "create":
+                    action = "delete"
+                parent = None if event.pgh_label == "delete" else row
+                key = row.get(resource.key_field)
+            elif event.pgh_label == "delete":
+                children[collection].pop(event.pgh_obj_id, None)
+            else:
+                children[collection][event.pgh_obj_id] = row
+        after = _state(resource, parent, children)
+        if before == after:
+            continue
+        if key is None:
+            key = (after or before or {}).get(resource.key_field)
+        at = first.pgh_created_at
+        entries.append(
+            AuditEntry(
+                id=f"{resource.name}:{object_id}:{first_sort[1]}.{first_sort[2]}",
+                resource=resource.name,
+                key=str(key) if key is not None else "",
+                object_id=str(object_id),
+                action=action,
+                actor=actor,
+                at=at,
+                before=before,
+                after=after,
+            )
+        )
+    return entries
+
+
+def _events(resource: AuditedResource, object_ids: Iterable[int] | None) -> dict[int, list]:
+    """Each row's events and its children's, keyed by the row's id, sortable in the order
+    they were written."""
+    parent_events = resource.event_model().objects.all()
+    if object_ids is not None:
+        parent_events = parent_events.filter(pgh_obj_id__in=list(object_ids))
+    by_object: dict[int, list] = {}
+    for event in parent_events.order_by("pgh_id"):
+        sort = (event.pgh_created_at, 0, event.pgh_id)
+        by_object.setdefault(event.pgh_obj_id, []).append((sort, None, event))
+    for position, child in enumerate(resource.children, start=1):
+        fk = f"{child.parent_field}_id"
+        child_events = child.model.pgh_event_model.objects.filter(**{f"{fk}__in": list(by_object)})
+        for event in child_events.order_by("pgh_id"):
+            sort = (event.pgh_created_at, position, event.pgh_id)
+            by_object[getattr(event, fk)].append((sort, child.collection, event))
+    return by_object
+
+
+def audit_entries(
+    *,
+    resource: str,
+    key: str | None = None,
+    since: datetime.datetime | None = None,
+    object_id: int | None = None,
+) -> list[AuditEntry]:
+    """Changes of `resource` (optionally one `key` or row), newest first; empty for a
+    resource with no audited model yet."""
+    if resource not in AUDIT_RESOURCE_NAMES and resource not in AUDITED:
+        return []
+    audited = AUDITED[resource]
+    if audited.model is None:
+        return []
+    object_ids = None
+    if key is not None:
+        try:
+            value = audited.event_model()._meta.get_field(audited.key_field).to_python(key)
+        except ValidationError:
+            return []
+        object_ids = set(
+            audited.event_model()
+            .objects.filter(**{audited.key_field: value})
+            .values_list("pgh_obj_id", flat=True)
+        )
+    if object_id is not None:
+        object_ids = {object_id} if object_ids is None else object_ids & {object_id}
+    entries: list[AuditEntry] = []
+    for obj_id, events in _events(audited, object_ids).items():
+        entries.extend(_history(audited, obj_id, events))
+    if since is not None:
+        entries = [entry for entry in entries if entry.at >= since]
+    entries.sort(key=lambda entry: (entry.at, entry.id), reverse=True)
+    return entries
