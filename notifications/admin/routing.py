@@ -15,6 +15,7 @@ from django.db.models import Count
 from django.utils.html import format_html_join
 
 from notifications.admin.common import (
+    AuditHistoryMixin,
     SavedWithInlinesMixin,
     ServiceErrorsMixin,
     admin_url,
@@ -53,7 +54,7 @@ class RouteForm(forms.ModelForm):
 
 
 @admin.register(Route, site=tenant_admin_site)
-class RouteAdmin(admin.ModelAdmin):
+class RouteAdmin(AuditHistoryMixin, admin.ModelAdmin):
     form = RouteForm
     list_display = ("event", "workflow", "priority", "active", "max_attempts", "updated_at")
     list_editable = ("priority", "active")
@@ -163,7 +164,7 @@ class WorkflowStepInline(admin.TabularInline):
 
 
 @admin.register(Workflow, site=tenant_admin_site)
-class WorkflowAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin):
+class WorkflowAdmin(AuditHistoryMixin, ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin):
     form = WorkflowForm
     inlines = [WorkflowStepInline]
     list_display = ("key", "name", "critical", "step_count", "route_count", "updated_at")

@@ -16,6 +16,7 @@ from django.db.models import Count
 from django.utils.html import format_html, format_html_join
 
 from notifications.admin.common import (
+    AuditHistoryMixin,
     SavedWithInlinesMixin,
     ServiceErrorsMixin,
     inline_formset,
@@ -168,7 +169,7 @@ class TemplateVariantInline(admin.TabularInline):
 
 
 @admin.register(Template, site=tenant_admin_site)
-class TemplateAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin):
+class TemplateAdmin(AuditHistoryMixin, ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin):
     form = TemplateForm
     inlines = [TemplateVariantInline]
     list_display = ("key", "locale", "channel", "variant_count", "updated_at")

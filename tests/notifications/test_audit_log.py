@@ -202,3 +202,23 @@ def test_pages_and_since(acme, acme_api):
 
 def test_an_unauthenticated_request_is_a_401(acme):
     assert ApiClient(acme.host).get("/api/v1/audit-log", {"resource": "route"}).status_code == 401
+
+
+def test_the_admin_shows_an_objects_history(client, acme, acme_api):  # noqa: F811
+    _workflow(acme_api)
+    route = {"event": "order.shipped", "workflow": "orders", "priority": "normal"}
+    assert acme_api.post("/api/v1/routes", route).status_code == 201
+    assert acme_api.patch("/api/v1/routes/order.shipped", {"priority": "high"}).status_code == 200
+    with schema_context(acme.schema):
+        row = Route.objects.get(event="order.shipped")
+    connection.set_schema_to_public()
+
+    change_page = client.get(f"{ADMIN}/route/{row.pk}/change/")
+    history = client.get(f"{ADMIN}/route/{row.pk}/history/")
+
+    assert f"/route/{row.pk}/history/" in change_page.content.decode()
+    assert history.status_code == 200
+    page = history.content.decode()
+    assert page.count("api_key:") == 2
+    assert "<td>priority</td>" in page
+    assert "<code>normal</code>" in page and "<code>high</code>" in page
