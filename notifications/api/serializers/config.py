@@ -10,6 +10,8 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from notifications.api.serializers.events import ActorField
+from notifications.api.serializers.subscribers import SubscriberInputSerializer
 from notifications.api.serializers.windows import WindowField
 from notifications.models import Channel, Integration, Priority, StepType, Template, Workflow
 from notifications.services.config import (
@@ -344,3 +346,51 @@ class IntegrationOutSerializer(serializers.ModelSerializer):
 
     def get_has_credentials(self, integration: Integration) -> bool:
         return bool(integration.credentials)
+
+
+class TemplatePreviewInSerializer(StrictSerializer):
+    payload = serializers.DictField(required=False, default=dict)
+    subscriber_id = serializers.CharField(
+        required=False, max_length=255, help_text="A stored subscriber to render for."
+    )
+    subscriber = serializers.DictField(
+        required=False,
+        help_text="An inline subscriber (`subscriber_id` plus any fields), merged over the "
+        "stored one of that id as a trigger's upsert would be.",
+    )
+    actor = serializers.JSONField(
+        required=False, help_text="A subscriber id or an inline subscriber, as in a trigger."
+    )
+    locale = serializers.CharField(required=False, max_length=35)
+    variant = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="The A/B variant to render (`control`: the base template); default: the "
+        "one the subscriber gets.",
+    )
+
+    def validate_subscriber(self, value):
+        inline = SubscriberInputSerializer(data=value)
+        inline.is_valid(raise_exception=True)
+        return dict(inline.validated_data)
+
+    def validate_actor(self, value):
+        return ActorField().run_validation(value)
+
+    def validate(self, attrs):
+        if "subscriber_id" in attrs and "subscriber" in attrs:
+            raise serializers.ValidationError(
+                {"subscriber": ["Give `subscriber_id` or `subscriber`, not both."]}
+            )
+        return attrs
+
+
+class TemplatePreviewOutSerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    body = serializers.CharField(help_text="The body as the channel gets it (HTML for email).")
+    html = serializers.CharField(required=False, help_text="Email: the HTML part.")
+    text = serializers.CharField(required=False, help_text="Email: the plain-text part.")
+    cta_url = serializers.CharField(required=False)
+    channel = serializers.CharField()
+    locale = serializers.CharField(help_text="The locale of the template rendered.")
+    variant = serializers.CharField(help_text="The variant rendered (`control`: the base).")

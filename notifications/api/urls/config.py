@@ -10,6 +10,7 @@ from notifications.api.views.config import (
     RouteListView,
     TemplateDetailView,
     TemplateListView,
+    TemplatePreviewView,
     ThrottleDetailView,
     ThrottleListView,
     WorkflowDetailView,
@@ -19,6 +20,7 @@ from notifications.api.views.config import (
 urlpatterns = [
     path("templates", TemplateListView.as_view(), name="template-list"),
     path("templates/<str:key>", TemplateDetailView.as_view(), name="template-detail"),
+    path("templates/<str:key>/preview", TemplatePreviewView.as_view(), name="template-preview"),
     path("workflows", WorkflowListView.as_view(), name="workflow-list"),
     path("workflows/<str:key>", WorkflowDetailView.as_view(), name="workflow-detail"),
     path("routes", RouteListView.as_view(), name="route-list"),

@@ -7,7 +7,11 @@ Thin views: validate the body's shape, call one service or selector, serialise t
 from notifications.api.views.config.audit import AuditLogView
 from notifications.api.views.config.integrations import IntegrationDetailView, IntegrationListView
 from notifications.api.views.config.routes import RouteDetailView, RouteListView
-from notifications.api.views.config.templates import TemplateDetailView, TemplateListView
+from notifications.api.views.config.templates import (
+    TemplateDetailView,
+    TemplateListView,
+    TemplatePreviewView,
+)
 from notifications.api.views.config.throttles import ThrottleDetailView, ThrottleListView
 from notifications.api.views.config.workflows import WorkflowDetailView, WorkflowListView
 
@@ -19,6 +23,7 @@ __all__ = [
     "RouteListView",
     "TemplateDetailView",
     "TemplateListView",
+    "TemplatePreviewView",
     "ThrottleDetailView",
     "ThrottleListView",
     "WorkflowDetailView",
