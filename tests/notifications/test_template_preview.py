@@ -1,11 +1,15 @@
 """Template preview: what a send would render, sending and writing nothing."""
 
+import json
+
 import pytest
 from django.db import connection
+from django.utils.html import escape
 from django_tenants.utils import schema_context
 
-from notifications.models import Delivery, Notification, Subscriber
+from notifications.models import Delivery, Notification, Subscriber, Template
 from tests.notifications.pipeline_helpers import smtp_integration, statuses, wait_until
+from tests.notifications.test_admin import ADMIN, client  # noqa: F401
 
 EMAIL = {
     "channel": "email",
@@ -159,3 +163,35 @@ def test_bad_previews_are_400_or_404(acme, acme_api):
     assert "payload" in preview(payload=[1]).json()["error"]["fields"]
     assert "email" in str(preview(subscriber={"subscriber_id": "a", "email": "x"}).json())
     assert "surprise" in preview(surprise=1).json()["error"]["fields"]
+
+
+def test_the_admin_previews_a_template_in_a_sandboxed_frame(client, acme, acme_api):  # noqa: F811
+    assert acme_api.post("/api/v1/templates", {"key": "order", **EMAIL}).status_code == 201
+    assert acme_api.post(
+        "/api/v1/subscribers", {"subscriber_id": "ada", "first_name": "Ada"}
+    ).status_code in (200, 201)
+    with schema_context(acme.schema):
+        template = Template.objects.get(key="order")
+    connection.set_schema_to_public()
+    url = f"{ADMIN}/template/{template.pk}/preview/"
+
+    change_page = client.get(f"{ADMIN}/template/{template.pk}/change/")
+    form = client.get(url)
+    shown = client.post(
+        url, {"subscriber_id": "ada", "variant": "short", "payload": json.dumps(PAYLOAD)}
+    )
+    api = acme_api.post(
+        "/api/v1/templates/order/preview",
+        {"subscriber_id": "ada", "variant": "short", "payload": PAYLOAD},
+    ).json()
+    broken = client.post(url, {"variant": "control", "payload": "[1, 2]"})
+    unknown = client.post(url, {"subscriber_id": "ghost", "payload": "{}"})
+
+    assert url in change_page.content.decode()
+    assert form.status_code == 200
+    page = shown.content.decode()
+    assert f'<span id="preview-subject">{api["subject"]}</span>' in page
+    assert f'sandbox="" srcdoc="{escape(api["html"])}"' in page
+    assert f'<pre id="preview-text">{escape(api["text"])}</pre>' in page
+    assert "Give a JSON object." in broken.content.decode()
+    assert "No subscriber &#x27;ghost&#x27;." in unknown.content.decode()
