@@ -78,7 +78,7 @@ def variant_as_api(variant: TemplateVariant) -> dict[str, Any]:
 class TemplateForm(forms.ModelForm):
     class Meta:
         model = Template
-        fields = ("key", "locale", "channel", "subject", "body", "cta_url")
+        fields = ("key", "locale", "channel", "format", "subject", "body", "cta_url")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -147,6 +147,7 @@ class TemplateVariantFormSet(forms.BaseInlineFormSet):
             body=template.body,
             cta_url=template.cta_url,
             variants=[variant_as_api(form.instance) for form in rows],
+            format=template.format,
         )
         template_form = getattr(template, "_admin_form", None)
         general: list[str] = []
@@ -217,7 +218,7 @@ class TemplateAdmin(AuditHistoryMixin, ServiceErrorsMixin, SavedWithInlinesMixin
         return super().get_queryset(request).annotate(variant_total=Count("variants"))
 
     def get_fields(self, request, obj=None):
-        fields = ("key", "locale", "channel", "subject", "body", "cta_url")
+        fields = ("key", "locale", "channel", "format", "subject", "body", "cta_url")
         return fields + (("preview", "ab_results", "created_at", "updated_at") if obj else ())
 
     def get_readonly_fields(self, request, obj=None):
@@ -377,6 +378,7 @@ class TemplateAdmin(AuditHistoryMixin, ServiceErrorsMixin, SavedWithInlinesMixin
             "subject": obj.subject,
             "body": obj.body,
             "cta_url": obj.cta_url,
+            "format": obj.format,
             "variants": variants,
         }
         template = template_upsert(**content)[0] if change else template_create(**content)

@@ -20,6 +20,13 @@ class Priority(models.TextChoices):
     LOW = "low", "Low"
 
 
+class TemplateFormat(models.TextChoices):
+    # The body as written: HTML for email, text for the other channels.
+    HTML = "html", "HTML"
+    # Email only: MJML, compiled to responsive HTML (notifications.rendering.mjml).
+    MJML = "mjml", "MJML"
+
+
 class StepType(models.TextChoices):
     SEND = "send", "Send"
     DELAY = "delay", "Delay"
@@ -35,6 +42,10 @@ class Template(models.Model):
     locale = models.CharField(max_length=35, default="en")
     subject = models.TextField(blank=True, default="")
     body = models.TextField()
+    # The format of the body and of its variants' bodies.
+    format = models.CharField(
+        max_length=10, choices=TemplateFormat.choices, default=TemplateFormat.HTML
+    )
     # In-app call-to-action link (templated too).
     cta_url = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -13,7 +13,15 @@ from rest_framework.settings import api_settings
 from notifications.api.serializers.events import ActorField
 from notifications.api.serializers.subscribers import SubscriberInputSerializer
 from notifications.api.serializers.windows import WindowField
-from notifications.models import Channel, Integration, Priority, StepType, Template, Workflow
+from notifications.models import (
+    Channel,
+    Integration,
+    Priority,
+    StepType,
+    Template,
+    TemplateFormat,
+    Workflow,
+)
 from notifications.services.config import (
     DEFAULT_MAX_ATTEMPTS,
     KEY_MAX_LENGTH,
@@ -94,6 +102,14 @@ class TemplateInSerializer(StrictSerializer):
     subject = serializers.CharField(allow_blank=True, required=False, default="")
     body = serializers.CharField()
     cta_url = serializers.CharField(allow_blank=True, required=False, default="")
+    format = serializers.ChoiceField(
+        choices=TemplateFormat.choices,
+        default=TemplateFormat.HTML,
+        help_text="`mjml` (email only): the body and the variants' bodies are MJML, compiled "
+        "on save (400 `mjml_invalid` with the compiler's message) and sent as responsive HTML "
+        "with a plain-text part. Jinja tags are kept through the compile and rendered after "
+        "it, autoescaped; `mj-include` is not available.",
+    )
     variants = TemplateVariantSerializer(many=True, required=False, max_length=MAX_VARIANTS)
 
     def validate(self, attrs):
@@ -141,6 +157,7 @@ class TemplateOutSerializer(serializers.ModelSerializer):
             "locale",
             "subject",
             "body",
+            "format",
             "cta_url",
             "variants",
             "created_at",

@@ -48,6 +48,7 @@ _TEMPLATE_CONTENT = {
     "locale": "en",
     "subject": "Your order {{ payload.order_id }} is on its way",
     "body": "<p>Hi {{ subscriber.first_name }}, order {{ payload.order_id }} has shipped.</p>",
+    "format": "html",
 }
 _TEMPLATE_VARIANTS = [
     {
