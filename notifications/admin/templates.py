@@ -31,6 +31,7 @@ from notifications.models import (
     DeliveryStatus,
     StepType,
     Template,
+    TemplateFormat,
     TemplateVariant,
     WorkflowStep,
 )
@@ -85,6 +86,12 @@ class TemplateForm(forms.ModelForm):
         # The variants formset validates the template together with its variants and puts
         # template-level problems on this form's fields; in the admin it shares our instance.
         self.instance._admin_form = self
+        # Forms posted without it (scripts, older pages) keep the default.
+        if "format" in self.fields:
+            self.fields["format"].required = False
+
+    def clean_format(self):
+        return self.cleaned_data.get("format") or TemplateFormat.HTML
 
     def clean_key(self):
         key = self.cleaned_data["key"]
