@@ -47,13 +47,54 @@ def audit_resource_for_model(model: type[Model]) -> str | None:
     return None
 
 
-def _row(event: Model) -> dict[str, Any]:
+def _reference_keys(model: type[Model], ids: set[int]) -> dict[int, str]:
+    """The keys of audited rows by id, those deleted since included (from their events)."""
+    for resource in AUDITED.values():
+        if resource.model is not None and resource.model._meta.concrete_model is model:
+            events = resource.event_model().objects.filter(pgh_obj_id__in=ids)
+            return dict(events.values_list("pgh_obj_id", resource.key_field))
+    return {}
+
+
+class _References:
+    """A row's foreign keys to audited resources shown as their keys (`workflow: "orders"`
+    rather than `workflow_id: 7`), looked up once per read."""
+
+    def __init__(self) -> None:
+        self._keys: dict[type[Model], dict[int, str]] = {}
+
+    def load(self, fields, events: list[Model]) -> None:
+        for field in fields:
+            model = field.related_model
+            ids = {getattr(event, field.attname) for event in events} - {None}
+            missing = ids - set(self._keys.get(model, {}))
+            if missing:
+                self._keys.setdefault(model, {}).update(_reference_keys(model, missing))
+
+    def key(self, model: type[Model], value: Any) -> Any:
+        return self._keys.get(model, {}).get(value, value)
+
+
+def _foreign_keys(event_model: type[Model]) -> list:
+    return [
+        field
+        for field in event_model._meta.concrete_fields
+        if field.is_relation and not field.name.startswith("pgh_")
+    ]
+
+
+def _row(event: Model, references: _References | None = None) -> dict[str, Any]:
     """The recorded fields of an event: the row's values, without pghistory's own."""
-    return {
-        field.attname: getattr(event, field.attname)
-        for field in event._meta.concrete_fields
-        if not field.name.startswith("pgh_")
-    }
+    row: dict[str, Any] = {}
+    for field in event._meta.concrete_fields:
+        if field.name.startswith("pgh_"):
+            continue
+        value = getattr(event, field.attname)
+        if field.is_relation and references is not None:
+            row[field.name] = references.key(field.related_model, value)
+        else:
+            row[field.attname] = value
+    return row
 
 
 def _state(
@@ -78,7 +119,9 @@ def _sortable(value: Any) -> tuple:
     return (value is None, str(value) if not isinstance(value, int) else f"{value:012d}")
 
 
-def _history(resource: AuditedResource, object_id: int, events: list[tuple]) -> list[AuditEntry]:
+def _history(
+    resource: AuditedResource, object_id: int, events: list[tuple], references: _References
+) -> list[AuditEntry]:
     """Replay one row's events (and its children's) into changes, oldest first: the events
     written in a row under one audit context are one change."""
     parent: dict[str, Any] | None = None
@@ -96,7 +139,7 @@ def _history(resource: AuditedResource, object_id: int, events: list[tuple]) -> 
             if (event.pgh_context_id or f"{events[index][0]}") != group:
                 break
             index += 1
-            row = _row(event)
+            row = _row(event, references if collection is None else None)
             if actor is None and isinstance(event.pgh_context, dict):
                 actor = event.pgh_context.get("actor")
             if collection is None:
@@ -179,8 +222,12 @@ def audit_entries(
     if object_id is not None:
         object_ids = {object_id} if object_ids is None else object_ids & {object_id}
     entries: list[AuditEntry] = []
-    for obj_id, events in _events(audited, object_ids).items():
-        entries.extend(_history(audited, obj_id, events))
+    by_object = _events(audited, object_ids)
+    references = _References()
+    parent_events = [event for events in by_object.values() for _, c, event in events if c is None]
+    references.load(_foreign_keys(audited.event_model()), parent_events)
+    for obj_id, events in by_object.items():
+        entries.extend(_history(audited, obj_id, events, references))
     if since is not None:
         entries = [entry for entry in entries if entry.at >= since]
     entries.sort(key=lambda entry: (entry.at, entry.id), reverse=True)

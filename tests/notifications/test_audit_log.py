@@ -70,6 +70,8 @@ def test_an_api_change_and_an_admin_change_of_a_route_are_both_in_the_log(
     )  # fmt: skip
     assert created["before"] is None
     assert created["after"]["event"] == "order.shipped"
+    # A reference to another resource is shown by its key.
+    assert created["after"]["workflow"] == "orders"
     assert all(entry["key"] == "order.shipped" for entry in entries)
 
 

@@ -27,14 +27,14 @@ _EXAMPLE = {
             "at": "2026-12-02T04:33:20.123456Z",
             "before": {
                 "event": "order.shipped",
-                "workflow_id": 7,
+                "workflow": "orders",
                 "priority": "normal",
                 "active": True,
                 "max_attempts": 5,
             },
             "after": {
                 "event": "order.shipped",
-                "workflow_id": 7,
+                "workflow": "orders",
                 "priority": "high",
                 "active": True,
                 "max_attempts": 5,
