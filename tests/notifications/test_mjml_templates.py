@@ -7,6 +7,7 @@ from django_tenants.utils import schema_context
 
 from notifications.models import Template
 from tests.notifications.pipeline_helpers import smtp_integration, statuses, wait_until
+from tests.notifications.test_admin import ADMIN, client, form_errors, template_data  # noqa: F401
 
 MJML_BODY = (
     "<mjml><mj-body><mj-section><mj-column>"
@@ -159,3 +160,18 @@ def test_an_mjml_preview_is_the_compiled_html(acme_api):
     assert shown["html"].lower().startswith("<!doctype html>")
     assert "Fish &amp; &lt;chips&gt;" in shown["html"]
     assert "Hi Ada" in shown["text"] and "<" not in shown["text"].replace("<chips>", "")
+
+
+def test_the_admin_compiles_mjml_on_save(client, acme, acme_api):  # noqa: F811
+    broken = client.post(
+        f"{ADMIN}/template/add/",
+        template_data(format="mjml", body="<mjml><mj-body><mj-section>"),
+    )
+    saved = client.post(f"{ADMIN}/template/add/", template_data(format="mjml", body=MJML_BODY))
+
+    assert "MJML could not be compiled" in str(form_errors(broken)["body"])
+    assert saved.status_code == 302, form_errors(saved)
+    shown = acme_api.get("/api/v1/templates/order-shipped").json()
+    assert (shown["format"], shown["body"]) == ("mjml", MJML_BODY)
+    entry = acme_api.get("/api/v1/audit-log", {"resource": "template"}).json()["results"][0]
+    assert (entry["actor"], entry["after"]["format"]) == ("admin:ops@acme.test", "mjml")
