@@ -21,7 +21,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Model
 
-from notifications.models.audit import AUDIT_RESOURCE_NAMES, AUDITED, AuditedResource
+from notifications.models.audit import AUDITED, AuditedResource
 
 
 @dataclass(frozen=True)
@@ -203,10 +203,8 @@ def audit_entries(
 ) -> list[AuditEntry]:
     """Changes of `resource` (optionally one `key` or row), newest first; empty for a
     resource with no audited model yet."""
-    if resource not in AUDIT_RESOURCE_NAMES and resource not in AUDITED:
-        return []
-    audited = AUDITED[resource]
-    if audited.model is None:
+    audited = AUDITED.get(resource)
+    if audited is None or audited.model is None:
         return []
     object_ids = None
     if key is not None:
