@@ -104,7 +104,8 @@ def _state(
 ) -> dict[str, Any] | None:
     if parent is None:
         return None
-    state = {name: value for name, value in parent.items()}
+    # Row ids are not shown, unless the id is what names the resource (an integration).
+    state = {n: v for n, v in parent.items() if n != "id" or resource.key_field == "id"}
     for child in resource.children:
         fk = f"{child.parent_field}_id"
         rows = [
