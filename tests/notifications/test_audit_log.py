@@ -72,6 +72,7 @@ def test_an_api_change_and_an_admin_change_of_a_route_are_both_in_the_log(
     assert created["after"]["event"] == "order.shipped"
     # A reference to another resource is shown by its key.
     assert created["after"]["workflow"] == "orders"
+    assert "id" not in created["after"]
     assert all(entry["key"] == "order.shipped" for entry in entries)
 
 
@@ -134,6 +135,7 @@ def test_an_integrations_credentials_are_never_recorded(client, acme, acme_api):
     entries = response.json()["results"]
     assert [entry["action"] for entry in entries] == ["update", "create"]
     assert entries[0]["after"]["name"] == "Relay 2"
+    assert entries[0]["key"] == str(integration_id) == str(entries[0]["after"]["id"])
     assert SECRET not in response.content.decode()
     assert encrypted[:40] not in response.content.decode()
     # nor is anything in the event tables of the tenant's schema
