@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions
 
+from platform_core.audit import audit_actor
 from tenants.models import ApiKey, Tenant
 from tenants.services import api_key_authenticate, api_key_from_request
 
@@ -40,6 +41,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         # A key never works for another tenant: on tenant B's host, tenant A's key is invalid.
         if tenant is None or key.tenant_id != tenant.pk:
             raise exceptions.AuthenticationFailed("The API key is invalid.")
+        audit_actor(f"api_key:{key.prefix}")
         return ApiClient(tenant=key.tenant, api_key=key), key
 
     def authenticate_header(self, request):

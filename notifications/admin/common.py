@@ -6,9 +6,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from notifications.selectors.audit import audit_entries, audit_resource_for_model
 from platform_core.admin_sites import tenant_admin_site
 from platform_core.errors import ApplicationError
 
@@ -110,3 +114,36 @@ class ReadOnlyMixin:
 
 class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """A model admin that shows rows and changes nothing."""
+
+
+def _changes(before: dict | None, after: dict | None) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for each field a change touched."""
+    before, after = before or {}, after or {}
+    return [
+        (name, before.get(name), after.get(name))
+        for name in dict.fromkeys([*before, *after])
+        if before.get(name) != after.get(name)
+    ]
+
+
+class AuditHistoryMixin:
+    """The change page's "History" shows the object's audit history: each change through
+    the API, the admin or `import_config`, who made it, and each field before and after."""
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        resource = audit_resource_for_model(self.model)
+        entries = audit_entries(resource=resource, object_id=obj.pk) if resource else []
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History: {obj}",
+            "subtitle": None,
+            "object": obj,
+            "opts": self.model._meta,
+            "entries": [(entry, _changes(entry.before, entry.after)) for entry in entries],
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/notifications/audit_history.html", context)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from notifications.admin.common import ServiceErrorsMixin
+from notifications.admin.common import AuditHistoryMixin, ServiceErrorsMixin
 from notifications.models import Throttle, Workflow
 from notifications.services.config import (
     key_validator,
@@ -52,7 +52,7 @@ class ThrottleForm(forms.ModelForm):
 
 
 @admin.register(Throttle, site=tenant_admin_site)
-class ThrottleAdmin(ServiceErrorsMixin, admin.ModelAdmin):
+class ThrottleAdmin(AuditHistoryMixin, ServiceErrorsMixin, admin.ModelAdmin):
     form = ThrottleForm
     list_display = ("key", "limit", "window_seconds", "channel", "workflow_key",
                     "applies_to_critical", "updated_at")  # fmt: skip

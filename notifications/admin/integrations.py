@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from connectors.anymail import anymail_esps
 from connectors.base import ConfigError
 from connectors.registry import UnknownProvider, get_connector_class, providers_for
-from notifications.admin.common import ServiceErrorsMixin
+from notifications.admin.common import AuditHistoryMixin, ServiceErrorsMixin
 from notifications.models import Channel, Integration
 from notifications.pipeline.feedback.provider import integration_webhook_url
 from notifications.services.config import (
@@ -120,7 +120,7 @@ class IntegrationForm(forms.ModelForm):
 
 
 @admin.register(Integration, site=tenant_admin_site)
-class IntegrationAdmin(ServiceErrorsMixin, admin.ModelAdmin):
+class IntegrationAdmin(AuditHistoryMixin, ServiceErrorsMixin, admin.ModelAdmin):
     form = IntegrationForm
     list_display = ("name", "channel", "provider", "primary", "active", "has_credentials")
     list_filter = ("channel", "primary", "active")

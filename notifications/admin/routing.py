@@ -15,6 +15,7 @@ from django.db.models import Count
 from django.utils.html import format_html_join
 
 from notifications.admin.common import (
+    AuditHistoryMixin,
     SavedWithInlinesMixin,
     ServiceErrorsMixin,
     admin_url,
@@ -54,7 +55,7 @@ class RouteForm(forms.ModelForm):
 
 
 @admin.register(Route, site=tenant_admin_site)
-class RouteAdmin(admin.ModelAdmin):
+class RouteAdmin(AuditHistoryMixin, admin.ModelAdmin):
     form = RouteForm
     list_display = (
         "event",
@@ -173,7 +174,11 @@ class WorkflowStepInline(admin.TabularInline):
 
 @admin.register(Workflow, site=tenant_admin_site)
 class WorkflowAdmin(
-    WorkflowVersionsMixin, ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin
+    AuditHistoryMixin,
+    WorkflowVersionsMixin,
+    ServiceErrorsMixin,
+    SavedWithInlinesMixin,
+    admin.ModelAdmin,
 ):
     form = WorkflowForm
     inlines = [WorkflowStepInline]

@@ -10,24 +10,31 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from notifications.admin.common import (
+    AuditHistoryMixin,
     SavedWithInlinesMixin,
     ServiceErrorsMixin,
+    admin_url,
     inline_formset,
     kept_forms,
 )
 from notifications.models import (
     StepType,
     Template,
+    TemplateFormat,
     TemplateVariant,
     WorkflowStep,
 )
 from notifications.rendering import template_errors
 from notifications.selectors.feedback import template_ab_results
+from notifications.selectors.preview import CONTROL, template_preview
 from notifications.services.config import (
     MAX_VARIANTS,
     key_validator,
@@ -36,6 +43,7 @@ from notifications.services.config import (
     template_upsert,
 )
 from platform_core.admin_sites import tenant_admin_site
+from platform_core.errors import ApplicationError
 
 _CHART_WIDTH = 420
 _BAR_AREA = 300
@@ -98,13 +106,19 @@ def variant_as_api(variant: TemplateVariant) -> dict[str, Any]:
 class TemplateForm(forms.ModelForm):
     class Meta:
         model = Template
-        fields = ("key", "locale", "channel", "subject", "body", "cta_url")
+        fields = ("key", "locale", "channel", "format", "subject", "body", "cta_url")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # The variants formset validates the template together with its variants and puts
         # template-level problems on this form's fields; in the admin it shares our instance.
         self.instance._admin_form = self
+        # Forms posted without it (scripts, older pages) keep the default.
+        if "format" in self.fields:
+            self.fields["format"].required = False
+
+    def clean_format(self):
+        return self.cleaned_data.get("format") or TemplateFormat.HTML
 
     def clean_key(self):
         key = self.cleaned_data["key"]
@@ -167,6 +181,7 @@ class TemplateVariantFormSet(forms.BaseInlineFormSet):
             body=template.body,
             cta_url=template.cta_url,
             variants=[variant_as_api(form.instance) for form in rows],
+            format=template.format,
         )
         template_form = getattr(template, "_admin_form", None)
         general: list[str] = []
@@ -194,8 +209,39 @@ class TemplateVariantInline(admin.TabularInline):
     max_num = MAX_VARIANTS
 
 
+class TemplatePreviewForm(forms.Form):
+    subscriber_id = forms.CharField(
+        required=False, max_length=255, help_text="A stored subscriber; empty: nobody."
+    )
+    variant = forms.ChoiceField(required=False)
+    locale = forms.CharField(
+        required=False, max_length=35, help_text="Empty: the subscriber's, else this template's."
+    )
+    payload = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80}),
+        help_text='The event\'s payload, a JSON object: {"order_id": "A-1"}.',
+    )
+    actor = forms.CharField(required=False, max_length=255, help_text="A subscriber id.")
+
+    def __init__(self, *args, variants: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["variant"].choices = [
+            ("", "the one the subscriber gets"),
+            (CONTROL, "control (the template itself)"),
+            *((name, name) for name in variants),
+        ]
+
+    def clean_payload(self):
+        payload = self.cleaned_data["payload"]
+        if payload is not None and not isinstance(payload, dict):
+            raise ValidationError("Give a JSON object.")
+        return payload
+
+
 @admin.register(Template, site=tenant_admin_site)
-class TemplateAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin):
+class TemplateAdmin(AuditHistoryMixin, ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin):
     form = TemplateForm
     inlines = [TemplateVariantInline]
     list_display = ("key", "locale", "channel", "variant_count", "updated_at")
@@ -206,12 +252,64 @@ class TemplateAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin)
         return super().get_queryset(request).annotate(variant_total=Count("variants"))
 
     def get_fields(self, request, obj=None):
-        fields = ("key", "locale", "channel", "subject", "body", "cta_url")
-        return fields + (("ab_results", "created_at", "updated_at") if obj else ())
+        fields = ("key", "locale", "channel", "format", "subject", "body", "cta_url")
+        return fields + (("preview", "ab_results", "created_at", "updated_at") if obj else ())
 
     def get_readonly_fields(self, request, obj=None):
         # Key and locale are the template's identity: workflows name the key.
-        return ("key", "locale", "ab_results", "created_at", "updated_at") if obj else ()
+        readonly = ("key", "locale", "preview", "ab_results", "created_at", "updated_at")
+        return readonly if obj else ()
+
+    def get_urls(self):
+        opts = self.model._meta
+        view = self.admin_site.admin_view(self.preview_view)
+        name = f"{opts.app_label}_{opts.model_name}_preview"
+        return [path("<path:object_id>/preview/", view, name=name), *super().get_urls()]
+
+    @admin.display(description="preview")
+    def preview(self, obj):
+        return format_html(
+            '<a href="{}">Preview this template</a> for a subscriber, a variant and a payload.',
+            admin_url(Template, "preview", obj.pk),
+        )
+
+    def preview_view(self, request, object_id):
+        """The template rendered as a send would render it (`template_preview`)."""
+        obj = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        form = TemplatePreviewForm(
+            request.POST or None, variants=[v.name for v in obj.variants.all()]
+        )
+        shown, problem = None, None
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                shown = template_preview(
+                    key=obj.key,
+                    payload=data["payload"] or {},
+                    subscriber=data["subscriber_id"] or None,
+                    actor=data["actor"] or None,
+                    locale=data["locale"] or obj.locale,
+                    variant=data["variant"] or None,
+                )
+            except ApplicationError as exc:
+                problem = exc.message
+                for field, messages in (exc.fields or {}).items():
+                    if field in form.fields:
+                        form.add_error(field, messages)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview: {obj}",
+            "subtitle": None,
+            "object": obj,
+            "opts": self.model._meta,
+            "form": form,
+            "preview": shown,
+            "problem": problem,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/notifications/template_preview.html", context)
 
     @admin.display(description="variants", ordering="variant_total")
     def variant_count(self, obj):
@@ -326,6 +424,7 @@ class TemplateAdmin(ServiceErrorsMixin, SavedWithInlinesMixin, admin.ModelAdmin)
             "subject": obj.subject,
             "body": obj.body,
             "cta_url": obj.cta_url,
+            "format": obj.format,
             "variants": variants,
         }
         template = template_upsert(**content)[0] if change else template_create(**content)

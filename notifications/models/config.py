@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from connectors import channels
+from notifications.models.audit import audited
 
 # The channel vocabulary is defined once, in `connectors.channels`; these are its choices.
 Channel = models.TextChoices(
@@ -19,12 +20,20 @@ class Priority(models.TextChoices):
     LOW = "low", "Low"
 
 
+class TemplateFormat(models.TextChoices):
+    # The body as written: HTML for email, text for the other channels.
+    HTML = "html", "HTML"
+    # Email only: MJML, compiled to responsive HTML (notifications.rendering.mjml).
+    MJML = "mjml", "MJML"
+
+
 class StepType(models.TextChoices):
     SEND = "send", "Send"
     DELAY = "delay", "Delay"
     DIGEST = "digest", "Digest"
 
 
+@audited("template", key="key")
 class Template(models.Model):
     """Content for one channel and locale, written in sandboxed Jinja2."""
 
@@ -33,6 +42,10 @@ class Template(models.Model):
     locale = models.CharField(max_length=35, default="en")
     subject = models.TextField(blank=True, default="")
     body = models.TextField()
+    # The format of the body and of its variants' bodies.
+    format = models.CharField(
+        max_length=10, choices=TemplateFormat.choices, default=TemplateFormat.HTML
+    )
     # In-app call-to-action link (templated too).
     cta_url = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -48,6 +61,7 @@ class Template(models.Model):
         return f"{self.key} [{self.locale}]"
 
 
+@audited("template", parent="template", collection="variants", order="name")
 class TemplateVariant(models.Model):
     """An A/B variant: a subscriber always gets the same one, chosen by weight."""
 
@@ -67,6 +81,7 @@ class TemplateVariant(models.Model):
         return f"{self.template.key}/{self.name}"
 
 
+@audited("workflow", key="key")
 class Workflow(models.Model):
     """What happens for an event: ordered steps (send, delay, digest)."""
 
@@ -119,6 +134,7 @@ class WorkflowVersion(models.Model):
         return f"{self.workflow_id} v{self.number}"
 
 
+@audited("workflow", parent="workflow", collection="steps", order="position")
 class WorkflowStep(models.Model):
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField()
@@ -142,6 +158,7 @@ class WorkflowStep(models.Model):
         return f"{self.position}: {self.type} {self.seconds}s"
 
 
+@audited("route", key="event")
 class Route(models.Model):
     """Event name → workflow, with the priority its notifications run at."""
 
@@ -171,6 +188,7 @@ class Route(models.Model):
         return f"{self.event}{version} → {self.workflow_id}"
 
 
+@audited("schema", key="event")
 class EventSchema(models.Model):
     """A JSON Schema (2020-12) that payloads of one version of an event must satisfy."""
 
@@ -190,6 +208,8 @@ class EventSchema(models.Model):
         return f"{self.event} v{self.version}"
 
 
+# Credentials are never recorded, not even encrypted.
+@audited("integration", key="id", exclude=("credentials_encrypted",))
 class Integration(models.Model):
     """A provider account for a channel; credentials are encrypted at rest."""
 

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from notifications.models.audit import audited
+
 # The delivery events an endpoint may subscribe to: `delivery.<status>`.
 WEBHOOK_EVENT_STATUSES = (
     "sent",
@@ -23,6 +25,8 @@ WEBHOOK_EVENT_STATUSES = (
 WEBHOOK_EVENTS = tuple(f"delivery.{status}" for status in WEBHOOK_EVENT_STATUSES)
 
 
+# The secret is never recorded; nor is `failing_since`, which moves with every failed attempt.
+@audited("webhook_endpoint", key="id", exclude=("secret_encrypted", "failing_since"))
 class WebhookEndpoint(models.Model):
     """A tenant's URL that receives signed delivery events (Standard Webhooks)."""
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.db import models
 
+from notifications.models.audit import audited
 from notifications.models.config import Channel
 
 
+@audited("throttle", key="key")
 class Throttle(models.Model):
     """At most `limit` deliveries per subscriber in any `window_seconds`.
 

@@ -14,8 +14,10 @@ https://jinja.palletsprojects.com/en/stable/sandbox/
 from notifications.rendering.batch import (
     SUBSCRIBER_FIELDS,
     Renderer,
+    render_context,
     subscriber_context,
     subscriber_context_from_row,
+    template_for,
 )
 from notifications.rendering.render import RenderError, RenderLimitError, render_message
 from notifications.rendering.sandbox import MAX_POWER_BITS, MAX_REPEAT_LENGTH
@@ -43,6 +45,7 @@ __all__ = [
     "choose_variant",
     "html_to_text",
     "payload_fields",
+    "render_context",
     "render_message",
     "select_template",
     "subscriber_context",
@@ -50,5 +53,6 @@ __all__ = [
     "TemplateCheck",
     "template_check",
     "template_errors",
+    "template_for",
     "template_uses_subscriber",
 ]

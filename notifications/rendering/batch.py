@@ -76,6 +76,31 @@ def subscriber_context_from_row(row: Mapping[str, Any] | Sequence[Any]) -> dict[
     return _context(*values)
 
 
+def template_for(
+    templates: Sequence[Template],
+    *,
+    template_key: str,
+    channel: str | None,
+    locale: str,
+    default_locale: str,
+) -> Template:
+    """The locale of a template key a recipient gets; RenderError if there is none or it is
+    for another channel than `channel` (None: any)."""
+    template = select_template(templates, locale, default_locale)
+    if template is None:
+        raise RenderError(f"template '{template_key}' does not exist")
+    if channel is not None and template.channel != channel:
+        raise RenderError(f"template '{template.key}' is for {template.channel}, not {channel}")
+    return template
+
+
+def render_context(
+    *, payload: Any, subscriber: Mapping[str, Any], actor: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """What a template is rendered with: the event's payload, the recipient, the actor."""
+    return {"payload": payload, "subscriber": subscriber, "actor": actor or {}}
+
+
 @dataclass
 class Renderer:
     """Renders the deliveries of one batch.
@@ -118,13 +143,14 @@ class Renderer:
         shareable: bool = True,
     ) -> tuple[RenderedMessage, str]:
         """The message for one recipient and the name of the A/B variant used ('' if none)."""
-        template = select_template(
-            self.templates(template_key), subscriber.get("locale") or "", self.default_locale
+        templates = self.templates(template_key)
+        template = template_for(
+            templates,
+            template_key=template_key,
+            channel=channel,
+            locale=subscriber.get("locale") or "",
+            default_locale=self.default_locale,
         )
-        if template is None:
-            raise RenderError(f"template '{template_key}' does not exist")
-        if template.channel != channel:
-            raise RenderError(f"template '{template.key}' is for {template.channel}, not {channel}")
         if template.pk not in self._variants:
             self._variants[template.pk] = list(template.variants.all())
         variants = self._variants[template.pk]
@@ -142,7 +168,7 @@ class Renderer:
                 if isinstance(shared, RenderError):
                     raise type(shared)(str(shared))
                 return shared, name
-        context = {"payload": payload, "subscriber": subscriber, "actor": notification.actor or {}}
+        context = render_context(payload=payload, subscriber=subscriber, actor=notification.actor)
         try:
             message = render_message(template=template, variant=variant, context=context)
         except RenderError as exc:

@@ -17,6 +17,7 @@ from connectors.base import RenderedMessage
 from notifications.models import Channel
 from notifications.rendering.limits import Budget, RenderLimitExceeded
 from notifications.rendering.links import link_error
+from notifications.rendering.mjml import MJML, MjmlError, mjml_to_html
 from notifications.rendering.sandbox import compile_template, render_chunks
 from notifications.rendering.text import html_to_text
 
@@ -141,6 +142,14 @@ def render_message(*, template, variant, context: Mapping[str, Any]) -> Rendered
         if variant.body:
             body_source, body_field = variant.body, f"variant '{variant.name}' body"
 
+    if html and getattr(template, "format", "") == MJML and body_source:
+        try:
+            # Compiled before rendering: see notifications.rendering.mjml.
+            body_source = mjml_to_html(body_source)
+        except MjmlError as exc:
+            raise RenderError(
+                f"Template '{key}' ({body_field}) is not valid MJML: {exc}"
+            ) from None
     fields = [
         _Field(source, html=is_html, context=values, template_key=key, name=name)
         for source, is_html, name in (

@@ -22,6 +22,7 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from notifications.models import Channel
 from notifications.rendering.limits import Budget, RenderLimitExceeded
 from notifications.rendering.links import link_source_errors
+from notifications.rendering.mjml import MJML, MjmlError, mjml_to_html
 from notifications.rendering.render import limit_message, template_line
 from notifications.rendering.sandbox import compile_template, environment, render_chunks
 
@@ -182,6 +183,8 @@ class TemplateCheck:
 
     errors: dict[str, list[str]]
     over_limit: set[str]
+    # Fields whose MJML does not compile.
+    mjml_invalid: set[str] = dataclass_field(default_factory=set)
 
 
 def template_check(
@@ -191,12 +194,25 @@ def template_check(
     body: str,
     cta_url: str = "",
     variants: Iterable[Mapping[str, Any]] = (),
+    format: str = "",
 ) -> TemplateCheck:
-    """Every problem with a template and its variants, render limits included."""
+    """Every problem with a template and its variants, render limits included; an MJML body
+    is checked as the HTML it compiles to."""
     errors: dict[str, list[str]] = {}
     variants = list(variants)
     html = channel == Channel.EMAIL
     check = _SaveCheck(channel=channel if channel in CHANNELS else "")
+    mjml_invalid: set[str] = set()
+
+    def body_html(field: str, text: str) -> str:
+        if format != MJML or not html or not (text or "").strip():
+            return text
+        try:
+            return mjml_to_html(text)
+        except MjmlError as exc:
+            mjml_invalid.add(field)
+            add(field, [f"MJML could not be compiled: {exc}"])
+            return ""
 
     def add(field: str, messages: list[str]) -> None:
         if messages:
@@ -208,12 +224,15 @@ def template_check(
     if channel not in CHANNELS:
         add("channel", [f"Unknown channel; use one of {', '.join(CHANNELS)}."])
     source("subject", subject, html=False)
-    source("body", body, html=html)
+    if format == MJML and not html:
+        add("format", ["Only email templates can be MJML."])
+    source("body", body_html("body", body), html=html)
     source("cta_url", cta_url, html=False)
     add("cta_url", link_source_errors(cta_url or ""))
     for index, variant in enumerate(variants):
         source(f"variants.{index}.subject", variant.get("subject") or "", html=False)
-        source(f"variants.{index}.body", variant.get("body") or "", html=html)
+        field = f"variants.{index}.body"
+        source(field, body_html(field, variant.get("body") or ""), html=html)
 
     # Every message a recipient can get (the template, or a variant over it) needs content.
     own = {"subject": subject or "", "body": body or ""}
@@ -231,7 +250,7 @@ def template_check(
                     f"variants.{index}.{field}",
                     [f"This variant needs {what}, since the template has none."],
                 )
-    return TemplateCheck(errors=errors, over_limit=check.over_limit)
+    return TemplateCheck(errors=errors, over_limit=check.over_limit, mjml_invalid=mjml_invalid)
 
 
 def template_errors(
@@ -241,10 +260,16 @@ def template_errors(
     body: str,
     cta_url: str = "",
     variants: Iterable[Mapping[str, Any]] = (),
+    format: str = "",
 ) -> dict[str, list[str]]:
     """Field → messages for every problem with a template and its variants; {} when valid."""
     return template_check(
-        channel=channel, subject=subject, body=body, cta_url=cta_url, variants=variants
+        channel=channel,
+        subject=subject,
+        body=body,
+        cta_url=cta_url,
+        variants=variants,
+        format=format,
     ).errors
 
 

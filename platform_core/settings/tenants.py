@@ -27,6 +27,10 @@ TENANT_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.admin",
+    # Audit history: triggers (pgtrigger) write each change of a configuration row to its
+    # event table, in the tenant's own schema, with the actor from `pghistory.context`.
+    "pgtrigger",
+    "pghistory",
     "notifications",
 ]
 
@@ -46,3 +50,7 @@ CLARION_PUBLIC_HOSTS = env.list("CLARION_PUBLIC_HOSTS", default=["localhost", "1
 CLARION_TENANT_DOMAIN_SUFFIX = env.str("CLARION_TENANT_DOMAIN_SUFFIX", default="localhost")
 # Seconds each process keeps a host's tenant and an API key (tenants/cache.py); 0: off.
 CLARION_AUTH_CACHE_SECONDS = env.int("CLARION_AUTH_CACHE_SECONDS", default=5)
+
+# Audit history (django-pghistory): each event row is stamped with the time it was written,
+# so the changes of one transaction keep their order.
+PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"

@@ -39,6 +39,7 @@ def test_create_returns_the_template_with_defaults(acme_api):
         "locale": "en",
         "subject": "Order {{ payload.order_id }} shipped",
         "body": BODY,
+        "format": "html",
         "cta_url": "",
         "variants": [],
         "warnings": [],

@@ -11,8 +11,18 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from connectors.registry import UnknownProvider, get_connector_class
+from notifications.api.serializers.events import ActorField
+from notifications.api.serializers.subscribers import SubscriberInputSerializer
 from notifications.api.serializers.windows import WindowField
-from notifications.models import Channel, Integration, Priority, StepType, Template, Workflow
+from notifications.models import (
+    Channel,
+    Integration,
+    Priority,
+    StepType,
+    Template,
+    TemplateFormat,
+    Workflow,
+)
 from notifications.pipeline.feedback.provider import integration_webhook_url, tenant_base_url
 from notifications.services.config import (
     DEFAULT_MAX_ATTEMPTS,
@@ -94,6 +104,14 @@ class TemplateInSerializer(StrictSerializer):
     subject = serializers.CharField(allow_blank=True, required=False, default="")
     body = serializers.CharField()
     cta_url = serializers.CharField(allow_blank=True, required=False, default="")
+    format = serializers.ChoiceField(
+        choices=TemplateFormat.choices,
+        default=TemplateFormat.HTML,
+        help_text="`mjml` (email only): the body and the variants' bodies are MJML, compiled "
+        "on save (400 `mjml_invalid` with the compiler's message) and sent as responsive HTML "
+        "with a plain-text part. Jinja tags are kept through the compile and rendered after "
+        "it, autoescaped; `mj-include` is not available.",
+    )
     variants = TemplateVariantSerializer(many=True, required=False, max_length=MAX_VARIANTS)
 
     def validate(self, attrs):
@@ -141,6 +159,7 @@ class TemplateOutSerializer(serializers.ModelSerializer):
             "locale",
             "subject",
             "body",
+            "format",
             "cta_url",
             "variants",
             "created_at",
@@ -497,3 +516,50 @@ class IntegrationOutSerializer(serializers.ModelSerializer):
         if "tenant_base_url" not in self.context:
             self.context["tenant_base_url"] = tenant_base_url()
         return integration_webhook_url(integration.pk, base_url=self.context["tenant_base_url"])
+
+class TemplatePreviewInSerializer(StrictSerializer):
+    payload = serializers.DictField(required=False, default=dict)
+    subscriber_id = serializers.CharField(
+        required=False, max_length=255, help_text="A stored subscriber to render for."
+    )
+    subscriber = serializers.DictField(
+        required=False,
+        help_text="An inline subscriber (`subscriber_id` plus any fields), merged over the "
+        "stored one of that id as a trigger's upsert would be.",
+    )
+    actor = serializers.JSONField(
+        required=False, help_text="A subscriber id or an inline subscriber, as in a trigger."
+    )
+    locale = serializers.CharField(required=False, max_length=35)
+    variant = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="The A/B variant to render (`control`: the base template); default: the "
+        "one the subscriber gets.",
+    )
+
+    def validate_subscriber(self, value):
+        inline = SubscriberInputSerializer(data=value)
+        inline.is_valid(raise_exception=True)
+        return dict(inline.validated_data)
+
+    def validate_actor(self, value):
+        return ActorField().run_validation(value)
+
+    def validate(self, attrs):
+        if "subscriber_id" in attrs and "subscriber" in attrs:
+            raise serializers.ValidationError(
+                {"subscriber": ["Give `subscriber_id` or `subscriber`, not both."]}
+            )
+        return attrs
+
+
+class TemplatePreviewOutSerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    body = serializers.CharField(help_text="The body as the channel gets it (HTML for email).")
+    html = serializers.CharField(required=False, help_text="Email: the HTML part.")
+    text = serializers.CharField(required=False, help_text="Email: the plain-text part.")
+    cta_url = serializers.CharField(required=False)
+    channel = serializers.CharField()
+    locale = serializers.CharField(help_text="The locale of the template rendered.")
+    variant = serializers.CharField(help_text="The variant rendered (`control`: the base).")

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from notifications.api.views.config import (
+    AuditLogView,
     EventSchemaDetailView,
     EventSchemaListView,
     IntegrationDetailView,
@@ -11,6 +12,7 @@ from notifications.api.views.config import (
     RouteListView,
     TemplateDetailView,
     TemplateListView,
+    TemplatePreviewView,
     ThrottleDetailView,
     ThrottleListView,
     WorkflowDetailView,
@@ -25,6 +27,7 @@ from notifications.api.views.config import (
 urlpatterns = [
     path("templates", TemplateListView.as_view(), name="template-list"),
     path("templates/<str:key>", TemplateDetailView.as_view(), name="template-detail"),
+    path("templates/<str:key>/preview", TemplatePreviewView.as_view(), name="template-preview"),
     path("workflows", WorkflowListView.as_view(), name="workflow-list"),
     path("workflows/<str:key>", WorkflowDetailView.as_view(), name="workflow-detail"),
     path(
@@ -52,6 +55,7 @@ urlpatterns = [
         IntegrationDetailView.as_view(),
         name="integration-detail",
     ),
+    path("audit-log", AuditLogView.as_view(), name="audit-log"),
     path("throttles", ThrottleListView.as_view(), name="throttle-list"),
     path("throttles/<str:key>", ThrottleDetailView.as_view(), name="throttle-detail"),
 ]

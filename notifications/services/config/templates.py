@@ -13,6 +13,7 @@ from notifications.models import (
     Channel,
     StepType,
     Template,
+    TemplateFormat,
     TemplateVariant,
     WorkflowStep,
     WorkflowVersion,
@@ -49,6 +50,10 @@ def _template_validate(*, template: Template, variants: Sequence[Mapping[str, An
     errors: Fields = {}
     if channel not in Channel.values:
         errors["channel"] = [f"Use one of: {', '.join(Channel.values)}."]
+    if template.format not in TemplateFormat.values:
+        errors["format"] = [f"Use one of: {', '.join(TemplateFormat.values)}."]
+    elif template.format == TemplateFormat.MJML and channel != Channel.EMAIL:
+        errors["format"] = ["Only email templates can be MJML."]
     if len(variants) > MAX_VARIANTS:
         errors["variants"] = [f"At most {MAX_VARIANTS} variants."]
     seen: set[str] = set()
@@ -74,7 +79,17 @@ def _template_validate(*, template: Template, variants: Sequence[Mapping[str, An
         body=template.body,
         cta_url=template.cta_url,
         variants=[dict(variant) for variant in variants],
+        format=template.format,
     )
+    if check.mjml_invalid:
+        raise ApplicationError(
+            "mjml_invalid",
+            "; ".join(
+                f"{name}: {' '.join(check.errors[name])}" for name in sorted(check.mjml_invalid)
+            ),
+            kind=ErrorKind.VALIDATION,
+            fields=check.errors,
+        )
     if check.errors and set(check.errors) <= check.over_limit:
         raise ApplicationError(
             "template_over_limit",
@@ -146,6 +161,7 @@ def template_create(
     subject: str = "",
     cta_url: str = "",
     variants: Sequence[Mapping[str, Any]] = (),
+    format: str = TemplateFormat.HTML,
 ) -> Template:
     """Create the template `key` in `locale`; 409 `template_exists` if it is there already."""
     _key_check(key)
@@ -156,7 +172,13 @@ def template_create(
     if Template.objects.filter(key=key, locale=locale).exists():
         raise exists
     template = Template(
-        key=key, channel=channel, locale=locale, subject=subject, body=body, cta_url=cta_url
+        key=key,
+        channel=channel,
+        locale=locale,
+        subject=subject,
+        body=body,
+        cta_url=cta_url,
+        format=format,
     )
     _template_validate(template=template, variants=variants)
     _insert(template, conflict=exists)
@@ -174,12 +196,19 @@ def template_upsert(
     subject: str = "",
     cta_url: str = "",
     variants: Sequence[Mapping[str, Any]] = (),
+    format: str = TemplateFormat.HTML,
 ) -> tuple[Template, bool]:
     """Create or wholly replace the template `key` in `locale`, variants included."""
     _key_check(key)
     _lock("template", key)
     content = Template(
-        key=key, channel=channel, locale=locale, subject=subject, body=body, cta_url=cta_url
+        key=key,
+        channel=channel,
+        locale=locale,
+        subject=subject,
+        body=body,
+        cta_url=cta_url,
+        format=format,
     )
     _template_validate(template=content, variants=variants)
     template = Template.objects.select_for_update().filter(key=key, locale=locale).first()
@@ -191,6 +220,7 @@ def template_upsert(
         template.subject = subject
         template.body = body
         template.cta_url = cta_url
+        template.format = format
     template.save()
     _variants_replace(template=template, variants=variants)
     return _template_prefetched(template), created

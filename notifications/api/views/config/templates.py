@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -12,11 +12,14 @@ from rest_framework.response import Response
 from notifications.api.serializers.config import (
     TemplateInSerializer,
     TemplateOutSerializer,
+    TemplatePreviewInSerializer,
+    TemplatePreviewOutSerializer,
     TemplateReplaceSerializer,
     TemplateSavedSerializer,
 )
 from notifications.api.views.config.common import (
     INVALID,
+    NOT_FOUND,
     TIMESTAMPS,
     Docs,
     ListView,
@@ -27,6 +30,7 @@ from notifications.api.views.config.common import (
 from notifications.models import Channel
 from notifications.selectors.config import template_get, template_list, templates_for_key
 from notifications.selectors.event_schemas import template_schema_warnings
+from notifications.selectors.preview import template_preview
 from notifications.services.config import template_create, template_delete, template_upsert
 
 _LOCALE_PARAM = OpenApiParameter(
@@ -46,6 +50,7 @@ _TEMPLATE_CONTENT = {
     "locale": "en",
     "subject": "Your order {{ payload.order_id }} is on its way",
     "body": "<p>Hi {{ subscriber.first_name }}, order {{ payload.order_id }} has shipped.</p>",
+    "format": "html",
 }
 _TEMPLATE_VARIANTS = [
     {
@@ -176,3 +181,67 @@ class TemplateDetailView(GenericAPIView):
         key = key.strip()
         template_delete(key=key, locale=request.query_params.get("locale") or None)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def preview_data(preview) -> dict:
+    """The preview response: subject and body, and for email the HTML and text parts."""
+    message = preview.message
+    data = {
+        "subject": message.subject,
+        "body": message.body,
+        "channel": preview.channel,
+        "locale": preview.locale,
+        "variant": preview.variant,
+    }
+    if preview.channel == Channel.EMAIL:
+        data.update(html=message.body, text=message.text_body)
+    if message.cta_url:
+        data["cta_url"] = message.cta_url
+    return data
+
+
+class TemplatePreviewView(GenericAPIView):
+    @extend_schema(
+        summary="Preview a template",
+        description=(
+            "Renders the template as a send to that subscriber would: the same locale and "
+            "A/B variant choice (unless `locale` or `variant` is given), the same context, the "
+            "same sandbox and limits. Sends nothing and writes nothing. A render error is a 400 "
+            "`render_error` naming the template, the field and the line; an unknown "
+            "`subscriber_id`, `actor` or `variant` a 400 naming it."
+        ),
+        tags=["templates"],
+        request=TemplatePreviewInSerializer,
+        responses={200: TemplatePreviewOutSerializer, 400: INVALID, 404: NOT_FOUND},
+        examples=[
+            OpenApiExample(
+                "Order shipped email for Ada",
+                request_only=True,
+                value={"payload": {"order_id": "A-1"}, "subscriber_id": "ada"},
+            ),
+            OpenApiExample(
+                "Order shipped email for Ada",
+                response_only=True,
+                value={
+                    "subject": "Your order A-1 is on its way",
+                    "body": "<p>Hi Ada, order A-1 has shipped.</p>",
+                    "html": "<p>Hi Ada, order A-1 has shipped.</p>",
+                    "text": "Hi Ada, order A-1 has shipped.",
+                    "channel": "email",
+                    "locale": "en",
+                    "variant": "control",
+                },
+            ),
+        ],
+    )
+    def post(self, request, key: str):
+        data = validated(TemplatePreviewInSerializer, request)
+        preview = template_preview(
+            key=key.strip(),
+            payload=data.get("payload"),
+            subscriber=data.get("subscriber_id") or data.get("subscriber"),
+            actor=data.get("actor"),
+            locale=data.get("locale"),
+            variant=data.get("variant"),
+        )
+        return Response(TemplatePreviewOutSerializer(preview_data(preview)).data)
