@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from platform_core.admin_sites import platform_admin_site
+from tenants import admin_beat  # noqa: F401 - registers the beat schedules' pages
 from tenants.models import (
     RESERVED_SLUGS,
     ApiKey,
@@ -19,7 +20,14 @@ from tenants.services import api_key_create, tenant_default_domain
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ("slug", "name", "is_active", "cors_allowed_origins", "api_rate_limits")
+        fields = (
+            "slug",
+            "name",
+            "is_active",
+            "timezone",
+            "cors_allowed_origins",
+            "api_rate_limits",
+        )
 
     def clean_cors_allowed_origins(self):
         origins = [normalize_origin(o) for o in self.cleaned_data["cors_allowed_origins"] or []]
@@ -57,7 +65,14 @@ class TenantAdmin(admin.ModelAdmin):
         return ("schema_name", "slug", "created_at") if obj else ("schema_name", "created_at")
 
     def get_fields(self, request, obj=None):
-        fields = ("slug", "name", "is_active", "cors_allowed_origins", "api_rate_limits")
+        fields = (
+            "slug",
+            "name",
+            "is_active",
+            "timezone",
+            "cors_allowed_origins",
+            "api_rate_limits",
+        )
         return fields + (("schema_name", "created_at") if obj else ())
 
     def get_queryset(self, request):

@@ -84,7 +84,7 @@ class Workflow(models.Model):
         ordering = ["key"]
 
     def __str__(self) -> str:
-        return self.key
+        return self.key if self.name in ("", self.key) else f"{self.name} ({self.key})"
 
 
 class WorkflowStep(models.Model):
@@ -106,8 +106,8 @@ class WorkflowStep(models.Model):
 
     def __str__(self) -> str:
         if self.type == StepType.SEND:
-            return f"{self.position}: send {self.channel} {self.template_key}"
-        return f"{self.position}: {self.type} {self.seconds}s"
+            return f"Step {self.position}: send '{self.template_key}' by {self.channel}"
+        return f"Step {self.position}: {self.type} {self.seconds} s"
 
 
 class Route(models.Model):
@@ -125,7 +125,7 @@ class Route(models.Model):
         ordering = ["event"]
 
     def __str__(self) -> str:
-        return f"{self.event} → {self.workflow_id}"
+        return f"{self.event} → {self.workflow.key}"
 
 
 class Integration(models.Model):

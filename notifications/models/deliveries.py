@@ -73,7 +73,7 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event} {self.id}"
+        return f"{self.event} ({self.id})"
 
 
 class Delivery(models.Model):
@@ -115,6 +115,7 @@ class Delivery(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name_plural = "deliveries"
         constraints = [
             # Re-running a fan-out (after a crash or a lost message) can never duplicate.
             models.UniqueConstraint(
@@ -145,10 +146,17 @@ class Delivery(models.Model):
                 name="delivery_sending_idx",
                 condition=Q(status="sending"),
             ),
+            # The dashboard's per-channel, per-status counts over a time range, read from
+            # the index alone where the visibility map allows.
+            models.Index(
+                fields=["created_at"],
+                include=["channel", "status"],
+                name="delivery_created_idx",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel} {self.id} ({self.status})"
+        return f"Delivery {self.id} by {self.get_channel_display()} ({self.get_status_display()})"
 
 
 class DeliveryEvent(models.Model):
@@ -170,10 +178,11 @@ class DeliveryEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = "delivery history event"
         indexes = [models.Index(fields=["delivery", "id"], name="delivery_event_idx")]
 
     def __str__(self) -> str:
-        return f"{self.delivery_id}: {self.from_status} → {self.status}"
+        return f"{self.from_status or 'new'} → {self.status}"
 
 
 class InboxMessage(models.Model):

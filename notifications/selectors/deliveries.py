@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
-from notifications.models import Delivery, DeliveryStatus, Notification
+from notifications.models import Delivery, DeliveryStatus, Notification, Priority
 
 NOTIFICATION_DELIVERIES_SHOWN = 100
 
@@ -72,10 +72,15 @@ def delivery_get(*, delivery_id: int) -> Delivery:
     return Delivery.objects.prefetch_related("events").get(pk=delivery_id)
 
 
-def delivery_counts_by_priority() -> dict[str, dict[str, int]]:
-    """priority → status → count, for the queue statistics."""
+def delivery_counts_by_priority(
+    *, statuses: tuple[str, ...] | None = None
+) -> dict[str, dict[str, int]]:
+    """priority → status → count, for the queue statistics (of `statuses` only, if given)."""
+    queryset = Delivery.objects.all()
+    if statuses is not None:
+        queryset = queryset.filter(status__in=statuses)
     rows = (
-        Delivery.objects.values_list("priority", "status")
+        queryset.values_list("priority", "status")
         .annotate(n=Count("id"))
         .values_list("priority", "status", "n")
         .order_by()
@@ -92,3 +97,51 @@ COMPLETED_STATUSES = (
     DeliveryStatus.OPENED,
     DeliveryStatus.CLICKED,
 )
+
+# What is still to be done, by status: each has a partial index (see Delivery.Meta).
+BACKLOG_STATUSES = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.DEAD,
+)
+
+
+def broker_backlog() -> dict[str, int | None]:
+    """Messages waiting in each broker queue (all tenants); empty when the broker is down."""
+    from django.conf import settings
+
+    from platform_core.celery import app
+
+    try:
+        with app.connection_for_read() as conn, conn.channel() as channel:
+            return {name: channel.client.llen(name) for name in settings.CELERY_QUEUE_NAMES}
+    except Exception:  # noqa: BLE001 - the broker being down must not break the stats
+        return {}
+
+
+def queue_stats(*, completed: bool = True) -> dict[str, dict[str, int | None]]:
+    """Per priority queue: waiting, active, scheduled, completed, failed, dead, broker_backlog.
+
+    Without `completed`, only the backlog's statuses are counted (their partial indexes, not
+    every delivery the tenant ever had) and `completed` is None.
+    """
+    counts = delivery_counts_by_priority(statuses=None if completed else BACKLOG_STATUSES)
+    backlog = broker_backlog()
+    result = {}
+    for priority in Priority.values:
+        by_status = counts.get(priority, {})
+        result[priority] = {
+            "waiting": by_status.get(DeliveryStatus.QUEUED, 0),
+            "active": by_status.get(DeliveryStatus.SENDING, 0),
+            "scheduled": by_status.get(DeliveryStatus.PENDING, 0)
+            + by_status.get(DeliveryStatus.FAILED, 0),
+            "completed": sum(by_status.get(s, 0) for s in COMPLETED_STATUSES)
+            if completed
+            else None,
+            "failed": by_status.get(DeliveryStatus.FAILED, 0),
+            "dead": by_status.get(DeliveryStatus.DEAD, 0),
+            "broker_backlog": backlog.get(priority),
+        }
+    return result
