@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import (
@@ -12,8 +12,10 @@ from connectors.base import (
     Recipient,
     RenderedMessage,
     SendResult,
+    credential,
     raise_for,
     redact,
+    setting,
     url_setting_errors,
 )
 from connectors.channels import Channel
@@ -27,11 +29,11 @@ _SID = re.compile(r"^[A-Za-z0-9]+$")
 
 @dataclass(frozen=True)
 class TwilioConfig:
-    account_sid: str
-    from_number: str
-    auth_token: str = field(repr=False)
-    base_url: str = TWILIO_API
-    status_callback: str = ""
+    account_sid: str = setting(help="AC… from the Twilio console.")
+    from_number: str = setting(help="The sending number in E.164, e.g. +14155550123.")
+    auth_token: str = credential()
+    base_url: str = setting(TWILIO_API, help="Twilio's API, or any Twilio-compatible one.")
+    status_callback: str = setting("", help="A URL Twilio calls with delivery receipts.")
 
 
 @register
@@ -46,6 +48,7 @@ class TwilioConnector(HttpConnector):
 
     key = "twilio"
     channel = Channel.SMS
+    config_class = TwilioConfig
     # `status_callback` is called by Twilio, not by Clarion: not a destination.
     destination_urls = ("base_url",)
     config: TwilioConfig
