@@ -13,6 +13,7 @@ Skipped, with the reason, when /usr/bin/chromium or the playwright package is mi
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import uuid
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.testcases import LiveServerThread, _StaticFilesHandler
 from django_tenants.utils import schema_context
 
@@ -52,6 +53,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+class _Handler(_StaticFilesHandler):
+    """The app and its static files; each request's database connection closed after it, so
+    a browser's keep-alive connection holds none open when the test database is dropped."""
+
+    def __call__(self, environ, start_response):
+        try:
+            return super().__call__(environ, start_response)
+        finally:
+            connections.close_all()
+
+
 @dataclass
 class LiveSite:
     tenant: TenantCtx
@@ -79,7 +91,7 @@ def live_site(browser_tenant, django_db_blocker):
     with django_db_blocker.unblock():
         tenant_admin_create(tenant=browser_tenant.tenant, email=email, password=PASSWORD)
         connection.set_schema_to_public()
-    thread = LiveServerThread("127.0.0.1", _StaticFilesHandler, port=0)
+    thread = LiveServerThread("127.0.0.1", _Handler, port=0)
     thread.daemon = True
     thread.start()
     thread.is_ready.wait(30)
@@ -98,10 +110,27 @@ def in_browser_tenant(live_site, django_db_blocker):
         with schema_context(live_site.tenant.schema):
             yield live_site
         connection.set_schema_to_public()
+        # Playwright's greenlets give the test body a context of its own, and with it its
+        # own database connection, which nothing else would close.
+        connections.close_all()
 
 
 @pytest.fixture(scope="session")
-def chromium():
+def chromium(live_site):
+    # Playwright's sync API keeps an event loop running in this thread, which Django takes
+    # for an async context and refuses the ORM in; the test bodies are plain sync code.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        yield from _chromium()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def _chromium():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
