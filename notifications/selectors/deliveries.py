@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from notifications.models import Delivery, DeliveryStatus, Notification, Priority
 
@@ -72,13 +72,22 @@ def delivery_get(*, delivery_id: int) -> Delivery:
     return Delivery.objects.prefetch_related("events").get(pk=delivery_id)
 
 
-def delivery_counts_by_priority(
-    *, statuses: tuple[str, ...] | None = None
-) -> dict[str, dict[str, int]]:
-    """priority → status → count, for the queue statistics (of `statuses` only, if given)."""
+# What is still to be done, written as the predicates of the partial indexes that hold it
+# (Delivery.Meta): PostgreSQL reads it as one bitmap scan per index (a BitmapOr), never the
+# whole delivery history. `failed` is in two of them; a row is counted once all the same.
+BACKLOG_FILTER = (
+    Q(status__in=["pending", "failed"])
+    | Q(status="queued")
+    | Q(status="sending")
+    | Q(status__in=["dead", "failed"])
+)
+
+
+def delivery_counts_by_priority(*, backlog_only: bool = False) -> dict[str, dict[str, int]]:
+    """priority → status → count, for the queue statistics (of the backlog only, if asked)."""
     queryset = Delivery.objects.all()
-    if statuses is not None:
-        queryset = queryset.filter(status__in=statuses)
+    if backlog_only:
+        queryset = queryset.filter(BACKLOG_FILTER)
     rows = (
         queryset.values_list("priority", "status")
         .annotate(n=Count("id"))
@@ -98,14 +107,6 @@ COMPLETED_STATUSES = (
     DeliveryStatus.CLICKED,
 )
 
-# What is still to be done, by status: each has a partial index (see Delivery.Meta).
-BACKLOG_STATUSES = (
-    DeliveryStatus.PENDING,
-    DeliveryStatus.QUEUED,
-    DeliveryStatus.SENDING,
-    DeliveryStatus.FAILED,
-    DeliveryStatus.DEAD,
-)
 
 
 def broker_backlog() -> dict[str, int | None]:
@@ -127,7 +128,7 @@ def queue_stats(*, completed: bool = True) -> dict[str, dict[str, int | None]]:
     Without `completed`, only the backlog's statuses are counted (their partial indexes, not
     every delivery the tenant ever had) and `completed` is None.
     """
-    counts = delivery_counts_by_priority(statuses=None if completed else BACKLOG_STATUSES)
+    counts = delivery_counts_by_priority(backlog_only=not completed)
     backlog = broker_backlog()
     result = {}
     for priority in Priority.values:

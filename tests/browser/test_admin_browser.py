@@ -11,6 +11,7 @@ from django.utils import timezone
 from notifications.models import (
     Delivery,
     DeliveryStatus,
+    Integration,
     Notification,
     Route,
     Subscriber,
@@ -215,4 +216,36 @@ def test_an_operator_replays_a_dead_delivery_and_it_is_sent(
     assert "Sent" in page.inner_text(".field-status")
     assert "replayed" in page.inner_text("#events-group")
     assert page.locator("#replay-button").count() == 0
+    assert page.problems == []
+
+
+def test_an_operator_adds_an_smtp_integration_and_sends_a_test(logged_in, smtp_server):
+    page = logged_in
+    Integration.objects.filter(channel="email").update(active=False)
+
+    page.goto("/admin/notifications/integration/add/")
+    page.select_option("#id_provider", "smtp")
+    page.steps.shot("choose the provider")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#id_settings__host")
+    page.fill("#id_name", "Local relay")
+    page.fill("#id_settings__host", smtp_server.host)
+    page.fill("#id_settings__port", str(smtp_server.port))
+    page.fill("#id_settings__from_email", "ops@browser.test")
+    page.fill("#id_credentials__password", "")
+    page.steps.shot("smtp settings")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    page.click("input[name=_continue]")
+    page.wait_for_url("**/change/")
+    integration = Integration.objects.get(name="Local relay")
+    assert integration.settings["port"] == smtp_server.port
+
+    page.fill("#send-test-to", "ops@example.com")
+    page.click("#send-test input[type=submit]")
+    page.wait_for_selector(".messagelist")
+    page.steps.shot("test sent")
+
+    [message] = smtp_server.wait_for(1)
+    assert message["To"] == "ops@example.com"
+    assert "Test sent to ops@example.com" in page.inner_text(".messagelist")
     assert page.problems == []
