@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.html import escape
 
 from connectors.anymail import anymail_esps
 from connectors.base import ConfigError, ConfigField
@@ -69,7 +70,8 @@ def _label(name: str) -> str:
 
 def form_field(spec: ConfigField, *, stored: bool) -> forms.Field:
     """The form field for one setting or credential of a connector."""
-    common: dict[str, Any] = {"label": _label(spec.name), "help_text": spec.help}
+    # The admin renders help texts as HTML; a connector's are plain text ("Acme <a@b.c>").
+    common: dict[str, Any] = {"label": _label(spec.name), "help_text": escape(spec.help)}
     if spec.source == "credentials":
         widget = (
             WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off"})
@@ -79,7 +81,7 @@ def form_field(spec: ConfigField, *, stored: bool) -> forms.Field:
         note = "Stored encrypted; never shown. " + (
             "Leave blank to keep the stored value." if stored else ""
         )
-        common["help_text"] = f"{spec.help} {note}".strip()
+        common["help_text"] = f"{escape(spec.help)} {note}".strip()
         # A stored secret may be left blank; a new required one is checked by the connector.
         return forms.CharField(required=False, strip=False, widget=widget, **common)
     required = spec.required
@@ -95,10 +97,17 @@ def form_field(spec: ConfigField, *, stored: bool) -> forms.Field:
         choices = [("", "(default)"), *((c, c) for c in spec.choices)]
         return forms.ChoiceField(choices=choices, required=required, **common)
     if spec.default not in (None, "") and not common["help_text"]:
-        common["help_text"] = f"Default: {spec.default}"
+        common["help_text"] = f"Default: {escape(spec.default)}"
     elif spec.default not in (None, ""):
-        common["help_text"] = f"{spec.help} Blank: {spec.default}."
+        common["help_text"] = f"{escape(spec.help)} Blank: {escape(spec.default)}."
     return forms.CharField(required=required, **common)
+
+
+class JsonObjectField(forms.JSONField):
+    """A JSON object; empty shows as an empty box, not `null`."""
+
+    def prepare_value(self, value):
+        return "" if value in (None, {}) else super().prepare_value(value)
 
 
 class ProviderForm(forms.ModelForm):
@@ -107,7 +116,7 @@ class ProviderForm(forms.ModelForm):
     provider_key: str = ""
     specs: tuple[ConfigField, ...] = ()
 
-    extra_settings = forms.JSONField(
+    extra_settings = JsonObjectField(
         required=False,
         label="Other settings",
         help_text='A JSON object of further provider options, e.g. {"message_stream": '

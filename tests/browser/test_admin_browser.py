@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -236,7 +237,7 @@ def test_an_operator_adds_an_smtp_integration_and_sends_a_test(logged_in, smtp_s
     page.steps.shot("smtp settings")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     page.click("input[name=_continue]")
-    page.wait_for_url("**/change/")
+    page.wait_for_url(re.compile(r"/integration/\d+/change/"))
     integration = Integration.objects.get(name="Local relay")
     assert integration.settings["port"] == smtp_server.port
 
