@@ -432,3 +432,16 @@ def test_routes_and_workflows_have_readable_names_in_their_lists(client, acme):
 
     html = client.get(f"{ADMIN}/route/").content.decode()
     assert "order.paid" in html and "Paid (paid)" in html
+
+
+def test_a_private_smtp_host_is_refused_on_its_field(client, acme, settings):
+    from tests.notifications.test_admin import SMTP_ADD, smtp_data
+
+    settings.CLARION_ALLOW_PRIVATE_DESTINATIONS = False
+
+    response = client.post(SMTP_ADD, smtp_data(settings__host="127.0.0.1"))
+
+    errors = form_errors(response)
+    assert "private" in " ".join(errors["settings__host"])
+    with schema_context(acme.schema):
+        assert not Integration.objects.exists()
