@@ -56,7 +56,7 @@ class DomainInline(admin.TabularInline):
 @admin.register(Tenant, site=platform_admin_site)
 class TenantAdmin(admin.ModelAdmin):
     form = TenantForm
-    list_display = ("slug", "name", "schema_name", "is_active", "created_at")
+    list_display = ("slug", "name", "schema_name", "is_active", "timezone", "created_at")
     list_filter = ("is_active",)
     search_fields = ("slug", "name")
     inlines = [DomainInline]

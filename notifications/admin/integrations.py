@@ -150,7 +150,7 @@ class ProviderForm(forms.ModelForm):
             for spec in specs
         }
         return type(
-            f"{type(connector).__name__}Form",
+            f"{connector.__name__}Form",
             (cls,),
             {"provider_key": provider, "specs": specs, **declared},
         )
