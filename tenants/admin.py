@@ -41,6 +41,15 @@ class TenantForm(forms.ModelForm):
             raise forms.ValidationError(errors)
         return list(dict.fromkeys(o for o in origins if o))
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "timezone" in self.fields:
+            self.fields["timezone"].required = False
+
+    def clean_timezone(self):
+        # Blank: the default, UTC.
+        return self.cleaned_data["timezone"].strip() or "UTC"
+
     def clean_slug(self):
         slug = self.cleaned_data["slug"]
         if slug in RESERVED_SLUGS or slug.startswith("pg"):
