@@ -115,8 +115,11 @@ def in_browser_tenant(live_site, django_db_blocker):
         connections.close_all()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium(live_site):
+    """Chromium for one test. Playwright runs only while a browser test does: its greenlets
+    give the code after it a context of its own, and with it database connections that the
+    session's teardown would not see (and so could not close before dropping the database)."""
     # Playwright's sync API keeps an event loop running in this thread, which Django takes
     # for an async context and refuses the ORM in; the test bodies are plain sync code.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
