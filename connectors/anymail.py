@@ -11,7 +11,7 @@ import functools
 import json
 import pkgutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import import_module
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -25,10 +25,15 @@ from anymail.exceptions import (
 )
 from django.core.exceptions import ImproperlyConfigured
 
-from connectors.anymail_webhooks import WEBHOOK_ESPS, anymail_webhook_events
+from connectors.anymail_webhooks import (
+    WEBHOOK_ESPS,
+    anymail_webhook_events,
+    webhook_credential_names,
+)
 from connectors.base import (
     REQUIRED,
     ConfigError,
+    ConfigField,
     ConnectorError,
     DestinationRefused,
     PermanentError,
@@ -37,10 +42,12 @@ from connectors.base import (
     SendResult,
     TransientError,
     ensure_public_destination,
+    internal,
     is_http_url,
     provider_timeout,
     raise_for,
     redact,
+    setting,
 )
 from connectors.channels import Channel
 from connectors.http import guard_session, json_object, status_error
@@ -97,13 +104,13 @@ def anymail_esps() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class AnymailConfig:
-    esp: str
-    from_email: str
-    reply_to: str | None = None
+    esp: str = internal()
+    from_email: str = setting(help="The sender, e.g. Acme <no-reply@acme.example>.")
+    reply_to: str | None = setting(None, help="Where replies go; blank: to the sender.")
     # The ESP backend's options (`api_url`, `message_stream`, `region_name`, ...).
-    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    options: Mapping[str, Any] = internal(default_factory=lambda: MappingProxyType({}))
     # The ESP's secrets (`api_key`, `server_token`, ...), passed to the backend as options.
-    secrets: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    secrets: Mapping[str, Any] = internal(default_factory=lambda: MappingProxyType({}), repr=False)
 
 
 @register
@@ -121,6 +128,7 @@ class AnymailConnector(EmailBackendConnector):
 
     key = "anymail"
     channel = Channel.EMAIL
+    config_class = AnymailConfig
     requires_variant = True
     # `api_url` (Postal, Unisender Go, or any ESP's override), `endpoint_url` (Amazon SES).
     destination_urls = ("api_url", "endpoint_url")
@@ -155,6 +163,25 @@ class AnymailConnector(EmailBackendConnector):
         """The ESP's tracking webhook, checked with this integration's webhook credentials
         (`connectors.anymail_webhooks`)."""
         return anymail_webhook_events(cls.esp, request, credentials=credentials)
+
+    @classmethod
+    def config_fields(cls) -> tuple[ConfigField, ...]:
+        """The sender, then what this ESP's backend requires (other options as extras)."""
+        required_settings, required_credentials = _ESP_REQUIRED.get(cls.esp, ((), ()))
+        return (
+            *super().config_fields(),
+            *(ConfigField(name, "settings", str, required=True) for name in required_settings),
+            *(
+                ConfigField(name, "credentials", str, required=True)
+                for name in required_credentials
+            ),
+            # What checks the ESP's tracking webhook (see README, Delivery feedback).
+            *(
+                ConfigField(name, "credentials", str, required=False, help="tracking webhook")
+                for name in webhook_credential_names(cls.esp)
+                if name not in required_credentials
+            ),
+        )
 
     @classmethod
     def validate_config(

@@ -243,6 +243,14 @@ _ESPS: dict[str, tuple[Any, dict[str, str], tuple[str, ...]]] = {
 WEBHOOK_ESPS = tuple(sorted(_ESPS))
 
 
+def webhook_credential_names(esp: str) -> tuple[str, ...]:
+    """The credentials an ESP's tracking webhook is checked with (none for SES: SNS signs)."""
+    if esp not in _ESPS:
+        return ()
+    names = {*_ESPS[esp][1].values(), *_ESPS[esp][2]} - {"sns"}
+    return tuple(sorted(names | {"webhook_secret"}))
+
+
 @functools.cache
 def _view_class(esp: str):
     return _ESPS[esp][0]()

@@ -7,13 +7,16 @@ Rendering happens before a connector is called: it receives a channel-neutral
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import socket
-from collections.abc import Iterator
+import types
+import typing
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from connectors.channels import Channel
@@ -76,6 +79,109 @@ class ConfigError(ValueError):
         self.fields = fields
 
 
+# --- what an integration of a connector takes, for forms and docs ----------------------------
+
+_META = "clarion"
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One setting or credential an integration of a connector takes.
+
+    `name` is its key in the integration's `settings` or `credentials` (`source`); `type`
+    is str, int, float, bool or dict (a JSON object); credentials are never shown back.
+    """
+
+    name: str
+    source: Literal["settings", "credentials"]
+    type: type
+    required: bool
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    multiline: bool = False
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str = "",  # noqa: A002 - the form's word for it
+    choices: tuple[str, ...] = (),
+    key: str = "",
+    required: bool | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A config dataclass field read from the integration's `settings[key or name]`."""
+    meta = {"source": "settings", "help": help, "choices": choices, "key": key}
+    if required is not None:
+        meta["required"] = required
+    return field(default=default, metadata={_META: meta}, **kwargs)
+
+
+def credential(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str = "",  # noqa: A002 - the form's word for it
+    key: str = "",
+    multiline: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """A config dataclass field read from the integration's (encrypted) `credentials`."""
+    meta = {"source": "credentials", "help": help, "key": key, "multiline": multiline}
+    return field(default=default, repr=False, metadata={_META: meta}, **kwargs)
+
+
+def internal(**kwargs: Any) -> Any:
+    """A config dataclass field the connector derives itself: no form field."""
+    return field(metadata={_META: {"internal": True}}, **kwargs)
+
+
+def _plain_type(hint: Any) -> tuple[type, bool]:
+    """(str | int | float | bool | dict, optional) for a config field's type hint."""
+    optional = False
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0] if len(args) == 1 else str
+        origin = typing.get_origin(hint)
+    if hint in (str, int, float, bool):
+        return hint, optional
+    if hint in (dict, Mapping) or origin in (dict, Mapping):
+        return dict, optional
+    return str, optional  # parsed by the connector from text (a key, a JSON document)
+
+
+def config_fields_of(config_class: type) -> tuple[ConfigField, ...]:
+    """The settings and credentials a typed config dataclass is built from, in its order."""
+    hints = typing.get_type_hints(config_class)
+    result = []
+    for item in dataclasses.fields(config_class):
+        meta = dict(item.metadata.get(_META, {}))
+        if meta.get("internal"):
+            continue
+        kind, optional = _plain_type(hints[item.name])
+        has_default = (
+            item.default is not dataclasses.MISSING
+            or item.default_factory is not dataclasses.MISSING
+        )
+        default = item.default if item.default is not dataclasses.MISSING else None
+        required = meta.get("required", not has_default and not optional)
+        result.append(
+            ConfigField(
+                name=meta.get("key") or item.name,
+                source=meta.get("source", "settings"),
+                type=kind,
+                required=required,
+                default=default,
+                help=meta.get("help", ""),
+                choices=tuple(meta.get("choices", ())),
+                multiline=meta.get("multiline", False),
+            )
+        )
+    return tuple(result)
+
+
 class Connector:
     """Base class. Subclasses set `key` and `channel`, declare a frozen dataclass of their
     settings and credentials, and implement `validate_config` (which builds it) and `send`.
@@ -102,8 +208,15 @@ class Connector:
     destination_hosts: ClassVar[tuple[str, ...]] = ()
     # True when the provider calls back with what became of a message (`webhook_events`).
     receives_webhooks: ClassVar[bool] = False
+    # The typed config dataclass `validate_config` returns; `config_fields` reads it.
+    config_class: ClassVar[type | None] = None
 
     config: Any
+
+    @classmethod
+    def config_fields(cls) -> tuple[ConfigField, ...]:
+        """The settings and credentials an integration of this connector takes."""
+        return config_fields_of(cls.config_class) if cls.config_class is not None else ()
 
     def __init__(self, settings: dict[str, Any], credentials: dict[str, Any]):
         self.config = self._configure(dict(settings or {}), dict(credentials or {}))

@@ -12,6 +12,7 @@ from connectors.base import (
     Recipient,
     RenderedMessage,
     SendResult,
+    setting,
 )
 from connectors.channels import Channel
 from connectors.phone import mask_phone, recipient_phone
@@ -20,7 +21,7 @@ from connectors.registry import register
 
 @dataclass(frozen=True)
 class ConsoleConfig:
-    show_body: bool = False
+    show_body: bool = setting(False, help="Print each message's text too (never the number).")
 
 
 @register
@@ -33,6 +34,7 @@ class ConsoleSmsConnector(Connector):
 
     key = "console"
     channel = Channel.SMS
+    config_class = ConsoleConfig
     config: ConsoleConfig
 
     def __init__(

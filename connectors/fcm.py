@@ -28,9 +28,11 @@ from connectors.base import (
     RenderedMessage,
     SendResult,
     TransientError,
+    credential,
     provider_timeout,
     raise_for,
     redact,
+    setting,
     url_setting_errors,
 )
 from connectors.channels import Channel
@@ -137,11 +139,15 @@ def _forget_credentials(info: Mapping[str, Any], token_url: str) -> None:
 
 @dataclass(frozen=True)
 class FcmConfig:
-    project_id: str
+    project_id: str = setting(help="The Firebase project id.")
     # The service-account key, parsed from its JSON.
-    service_account_info: Mapping[str, Any] = field(repr=False)
-    base_url: str = FCM_API
-    token_url: str = GOOGLE_TOKEN_URL
+    service_account_info: Mapping[str, Any] = credential(
+        key="service_account_json",
+        multiline=True,
+        help="The service account's JSON key file, pasted whole.",
+    )
+    base_url: str = setting(FCM_API, help="FCM's API (change only for a test double).")
+    token_url: str = setting(GOOGLE_TOKEN_URL, help="Google's OAuth2 token endpoint.")
 
 
 @register
@@ -156,6 +162,7 @@ class FcmConnector(HttpConnector):
 
     key = "fcm"
     channel = Channel.PUSH
+    config_class = FcmConfig
     credentials_key = "fcm"
     destination_urls = ("base_url", "token_url")
     config: FcmConfig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import (
@@ -11,6 +11,7 @@ from connectors.base import (
     RenderedMessage,
     SendResult,
     raise_for,
+    setting,
     url_setting_errors,
 )
 from connectors.channels import Channel
@@ -39,8 +40,8 @@ def slack_text(message: RenderedMessage, link_text: str = "Open") -> str:
 @dataclass(frozen=True)
 class SlackConfig:
     # NOTE: an incoming-webhook URL is itself the secret: kept out of reprs and messages.
-    url: str = field(default="", repr=False)
-    link_text: str = "Open"
+    url: str = setting("", repr=False, help="Blank: each subscriber's own incoming webhook.")
+    link_text: str = setting("Open", help="The text of the message's link.")
 
 
 @register
@@ -54,6 +55,7 @@ class SlackConnector(HttpConnector):
 
     key = "slack"
     channel = Channel.CHAT
+    config_class = SlackConfig
     credentials_key = "slack"
     destination_urls = ("url",)
     config: SlackConfig

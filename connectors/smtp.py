@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
@@ -19,9 +19,11 @@ from connectors.base import (
     SendResult,
     TransientError,
     connect_checked,
+    credential,
     provider_timeout,
     raise_for,
     redact,
+    setting,
 )
 from connectors.channels import Channel
 from connectors.mail import DELIVERY_HEADER, EmailBackendConnector, message_id_for, sender_errors
@@ -57,14 +59,14 @@ class _CheckedSmtpBackend(SmtpBackend):
 
 @dataclass(frozen=True)
 class SmtpConfig:
-    host: str
-    port: int
-    from_email: str
-    reply_to: str | None = None
-    use_tls: bool = False  # STARTTLS
-    use_ssl: bool = False  # implicit TLS
-    username: str = ""
-    password: str = field(default="", repr=False)
+    host: str = setting(help="The SMTP server's host name, e.g. smtp.example.com.")
+    port: int = setting(help="587 with STARTTLS, 465 with implicit TLS, 25 without.")
+    from_email: str = setting(help="The sender, e.g. Acme <no-reply@acme.example>.")
+    reply_to: str | None = setting(None, help="Where replies go; blank: to the sender.")
+    use_tls: bool = setting(False, help="STARTTLS after connecting (port 587).")
+    use_ssl: bool = setting(False, help="Implicit TLS from the start (port 465).")
+    username: str = credential("", help="Blank when the server needs no login.")
+    password: str = credential("")
 
 
 @register
@@ -78,6 +80,7 @@ class SmtpConnector(EmailBackendConnector):
 
     key = "smtp"
     channel = Channel.EMAIL
+    config_class = SmtpConfig
     destination_hosts = ("host",)
     config: SmtpConfig
     _backend: SmtpBackend | None

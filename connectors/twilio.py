@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,8 +16,10 @@ from connectors.base import (
     Recipient,
     RenderedMessage,
     SendResult,
+    credential,
     raise_for,
     redact,
+    setting,
     url_setting_errors,
 )
 from connectors.channels import Channel
@@ -73,11 +75,11 @@ def _url_variants(url: str) -> list[str]:
 
 @dataclass(frozen=True)
 class TwilioConfig:
-    account_sid: str
-    from_number: str
-    auth_token: str = field(repr=False)
-    base_url: str = TWILIO_API
-    status_callback: str = ""
+    account_sid: str = setting(help="AC… from the Twilio console.")
+    from_number: str = setting(help="The sending number in E.164, e.g. +14155550123.")
+    auth_token: str = credential()
+    base_url: str = setting(TWILIO_API, help="Twilio's API, or any Twilio-compatible one.")
+    status_callback: str = setting("", help="A URL Twilio calls with delivery receipts.")
 
 
 @register
@@ -92,6 +94,7 @@ class TwilioConnector(HttpConnector):
 
     key = "twilio"
     channel = Channel.SMS
+    config_class = TwilioConfig
     # `status_callback` is called by Twilio, not by Clarion: not a destination.
     destination_urls = ("base_url",)
     # Status callbacks: `webhook_events`; the pipeline points `status_callback` at them.

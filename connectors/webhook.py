@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +20,9 @@ from connectors.base import (
     Recipient,
     RenderedMessage,
     SendResult,
+    credential,
     raise_for,
+    setting,
     url_setting_errors,
 )
 from connectors.channels import Channel
@@ -76,8 +78,9 @@ def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
 
 @dataclass(frozen=True)
 class WebhookConfig:
-    secret: str = field(repr=False)
-    url: str = ""  # empty when every subscriber brings its own
+    secret: str = credential(help="The Standard Webhooks signing secret (whsec_…).")
+    # Empty when every subscriber brings its own.
+    url: str = setting("", help="Blank: each subscriber's own webhook_url.")
 
 
 @register
@@ -92,6 +95,7 @@ class WebhookConnector(HttpConnector):
 
     key = "webhook"
     channel = Channel.CHAT
+    config_class = WebhookConfig
     credentials_key = "webhook"
     destination_urls = ("url",)
     config: WebhookConfig

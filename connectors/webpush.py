@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import binascii
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -22,10 +22,12 @@ from connectors.base import (
     RenderedMessage,
     SendResult,
     TransientError,
+    credential,
     is_http_url,
     provider_timeout,
     raise_for,
     redact,
+    setting,
 )
 from connectors.channels import Channel
 from connectors.devices import DeviceOutcome, fan_out, recipient_devices
@@ -53,10 +55,13 @@ DEFAULT_TTL = 86400
 
 @dataclass(frozen=True)
 class WebPushConfig:
-    vapid_subject: str
-    vapid_key: Vapid01 = field(repr=False)  # parsed from credentials.vapid_private_key
-    ttl: int = DEFAULT_TTL
-    urgency: str = ""  # empty: the push service's default (normal)
+    vapid_subject: str = setting(help="mailto: or https: contact for push services.")
+    vapid_key: Vapid01 = credential(
+        key="vapid_private_key", multiline=True, help="The VAPID private key (PEM or base64url)."
+    )
+    ttl: int = setting(DEFAULT_TTL, help="Seconds a push service keeps an undelivered message.")
+    # Empty: the push service's default (normal).
+    urgency: str = setting("", choices=URGENCIES, help="Blank: the push service's default.")
 
 
 @register
@@ -73,6 +78,7 @@ class WebPushConnector(HttpConnector):
 
     key = "webpush"
     channel = Channel.PUSH
+    config_class = WebPushConfig
     credentials_key = "webpush"
     config: WebPushConfig
 

@@ -12,7 +12,12 @@ from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpResponse
 
-from platform_core.api.errors import error_response, payload_too_large
+from platform_core.api.errors import (
+    admin_error_page,
+    error_response,
+    is_admin_request,
+    payload_too_large,
+)
 from platform_core.observability import (
     HTTP_LATENCY,
     HTTP_REQUESTS,
@@ -94,11 +99,6 @@ class MetricsMiddleware:
 # C0 controls (NUL included), DEL and C1 controls: no id, filter or search holds them, and
 # PostgreSQL refuses NUL in text outright.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-ADMIN_PREFIX = "/admin/"
-
-
-def _plain(status: int, message: str) -> HttpResponse:
-    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
 class UrlCharactersMiddleware:
@@ -106,7 +106,7 @@ class UrlCharactersMiddleware:
     `invalid_characters`, before anything reads the database.
 
     The API (and every non-admin path) answers in the error envelope, naming `path` or the
-    query parameter; the admin answers with a plain 400 page.
+    query parameter; the admin answers with its HTML error page.
     """
 
     code = "invalid_characters"
@@ -129,8 +129,8 @@ class UrlCharactersMiddleware:
                 ]
         if not fields:
             return self.get_response(request)
-        if request.path.startswith(ADMIN_PREFIX):
-            return _plain(400, f"Bad request: {self.message}")
+        if is_admin_request(request):
+            return admin_error_page(request, 400, self.message)
         return error_response(400, self.code, self.message, fields)
 
 
@@ -175,6 +175,6 @@ class BodySizeLimitMiddleware:
 
     @staticmethod
     def _too_large(request) -> HttpResponse:
-        if request.path.startswith(ADMIN_PREFIX):
-            return _plain(413, "The request body is too large.")
+        if is_admin_request(request):
+            return admin_error_page(request, 413)
         return payload_too_large()

@@ -4,7 +4,10 @@ from django import forms
 from django.contrib import admin, messages
 
 from platform_core.admin_sites import platform_admin_site
-from tenants import cache
+from tenants import (
+    admin_beat,  # noqa: F401 - registers the beat schedules' pages
+    cache,
+)
 from tenants.models import (
     RESERVED_SLUGS,
     ApiKey,
@@ -19,7 +22,14 @@ from tenants.services import api_key_create, api_keys_revoke, tenant_default_dom
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ("slug", "name", "is_active", "cors_allowed_origins", "api_rate_limits")
+        fields = (
+            "slug",
+            "name",
+            "is_active",
+            "timezone",
+            "cors_allowed_origins",
+            "api_rate_limits",
+        )
 
     def clean_cors_allowed_origins(self):
         origins = [normalize_origin(o) for o in self.cleaned_data["cors_allowed_origins"] or []]
@@ -32,6 +42,15 @@ class TenantForm(forms.ModelForm):
         if errors:
             raise forms.ValidationError(errors)
         return list(dict.fromkeys(o for o in origins if o))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "timezone" in self.fields:
+            self.fields["timezone"].required = False
+
+    def clean_timezone(self):
+        # Blank: the default, UTC.
+        return self.cleaned_data["timezone"].strip() or "UTC"
 
     def clean_slug(self):
         slug = self.cleaned_data["slug"]
@@ -48,7 +67,7 @@ class DomainInline(admin.TabularInline):
 @admin.register(Tenant, site=platform_admin_site)
 class TenantAdmin(admin.ModelAdmin):
     form = TenantForm
-    list_display = ("slug", "name", "schema_name", "is_active", "created_at")
+    list_display = ("slug", "name", "schema_name", "is_active", "timezone", "created_at")
     list_filter = ("is_active",)
     search_fields = ("slug", "name")
     inlines = [DomainInline]
@@ -57,7 +76,14 @@ class TenantAdmin(admin.ModelAdmin):
         return ("schema_name", "slug", "created_at") if obj else ("schema_name", "created_at")
 
     def get_fields(self, request, obj=None):
-        fields = ("slug", "name", "is_active", "cors_allowed_origins", "api_rate_limits")
+        fields = (
+            "slug",
+            "name",
+            "is_active",
+            "timezone",
+            "cors_allowed_origins",
+            "api_rate_limits",
+        )
         return fields + (("schema_name", "created_at") if obj else ())
 
     def get_queryset(self, request):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import zoneinfo
 from urllib.parse import urlsplit
 
 from django.contrib.postgres.fields import ArrayField
@@ -45,6 +46,16 @@ def validate_origin(value: str) -> None:
         or (port is not None and not 0 < port < 65536)
     ):
         raise ValidationError(message, code="invalid_origin")
+def validate_timezone_name(value: str) -> None:
+    """An IANA time zone name (`Europe/Paris`), as zoneinfo knows it."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            "Enter an IANA time zone name such as 'Europe/Paris'.", code="invalid_timezone"
+        ) from None
+
+
 def validate_rate_limits(value: str) -> None:
     """API rate limit overrides as `limits_parse` reads them."""
     try:
@@ -86,6 +97,14 @@ class Tenant(TenantMixin):
         help_text="Overrides of the platform's API_RATE_LIMITS for this tenant, per API key: "
         "category=requests/seconds, comma-separated, e.g. <code>events=600/60,read=off</code>. "
         "Categories: events, config, read, inbox. Empty: the platform's defaults.",
+    )
+    # The tenant admin shows times in this zone (stored and served by the API in UTC).
+    timezone = models.CharField(
+        "time zone",
+        max_length=64,
+        default="UTC",
+        validators=[validate_timezone_name],
+        help_text="IANA name, e.g. Europe/Paris: the tenant admin shows times in it.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -9,6 +9,7 @@ Admin autodiscovery imports this package; importing the modules registers their 
 """
 
 from notifications.admin import (  # noqa: F401
+    dashboard,
     deliveries,
     feedback,
     governance,

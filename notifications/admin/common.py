@@ -79,7 +79,11 @@ def _failing_with(form_class: type[forms.BaseForm], error: ApplicationError):
             cleaned = super().clean()
             others: list[str] = []
             for name, problems in (error.fields or {}).items():
-                if name in self.fields and name not in self.errors:
+                # A form may say which of its fields a service's name is about.
+                target = self._field_for(name) if hasattr(self, "_field_for") else name
+                if target in self.fields and target not in self.errors:
+                    self.add_error(target, problems)
+                elif name in self.fields and name not in self.errors:
                     self.add_error(name, problems)
                 else:
                     others.append(f"{name}: {' '.join(problems)}")

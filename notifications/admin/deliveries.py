@@ -9,8 +9,11 @@ import uuid
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.utils.html import format_html
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path
+from django.utils.html import format_html, format_html_join
 
 from connectors.registry import providers_for
 from notifications.admin.common import ReadOnlyAdmin, ReadOnlyMixin, admin_url
@@ -18,12 +21,14 @@ from notifications.models import (
     Channel,
     Delivery,
     DeliveryEvent,
+    DeliveryStatus,
     InboxMessage,
     Integration,
     Notification,
     Subscriber,
 )
 from notifications.pipeline.replay import deliveries_replay
+from notifications.pipeline.state import REPLAYABLE
 from notifications.selectors.deliveries import notification_stats
 from platform_core.admin_sites import tenant_admin_site
 
@@ -86,14 +91,28 @@ class NotificationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="deliveries")
     def deliveries(self, obj):
+        """Its deliveries counted by status (one GROUP BY), each linking to them."""
         stats = notification_stats(notification=obj)
         total = stats.pop("total")
-        by_status = ", ".join(f"{status} {n}" for status, n in sorted(stats.items()))
+        base = f"notification__id__exact={obj.pk}"
+        rows = format_html_join(
+            "",
+            '<tr><td>{}</td><td><a href="{}">{}</a></td></tr>',
+            (
+                (
+                    DeliveryStatus(status).label,
+                    admin_url(Delivery, "changelist", query=f"{base}&status__exact={status}"),
+                    n,
+                )
+                for status, n in sorted(stats.items())
+            ),
+        )
         return format_html(
-            '<a href="{}">{} deliveries</a>{}',
-            admin_url(Delivery, "changelist", query=f"notification__id__exact={obj.pk}"),
+            '<table class="notification-stats"><tbody>{}<tr><th>Total</th>'
+            '<th><a href="{}">{}</a></th></tr></tbody></table>',
+            rows,
+            admin_url(Delivery, "changelist", query=base),
             total,
-            f" ({by_status})" if by_status else "",
         )
 
 
@@ -210,6 +229,46 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def has_replay_permission(self, request):
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/replay/",
+                self.admin_site.admin_view(self.replay_view),
+                name="notifications_delivery_replay",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        delivery = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "replayable": delivery is not None
+            and delivery.status in REPLAYABLE
+            and self.has_replay_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def replay_view(self, request, object_id):
+        """The detail page's Replay button: this one delivery, through the replay service."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_replay_permission(request):
+            raise PermissionDenied
+        delivery = self.get_object(request, object_id)
+        if delivery is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if deliveries_replay(delivery_ids=[delivery.pk]):
+            self.message_user(request, f"Delivery {delivery.pk} re-queued.", messages.SUCCESS)
+        else:
+            self.message_user(
+                request,
+                f"Delivery {delivery.pk} was not replayed: it is {delivery.status}, not dead or "
+                "failed (or it is being sent right now).",
+                messages.WARNING,
+            )
+        return HttpResponseRedirect(admin_url(Delivery, "change", delivery.pk))
 
     @admin.action(description="Replay selected dead or failed deliveries", permissions=["replay"])
     def replay(self, request, queryset):

@@ -6,12 +6,15 @@ problems shown on the form fields.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -42,6 +45,7 @@ from notifications.services.config import (
     template_create,
     template_upsert,
 )
+from notifications.services.testsend import template_send_test
 from platform_core.admin_sites import tenant_admin_site
 from platform_core.errors import ApplicationError
 
@@ -201,10 +205,29 @@ class TemplateVariantFormSet(forms.BaseInlineFormSet):
             raise ValidationError(sorted(set(general)))
 
 
-class TemplateVariantInline(admin.TabularInline):
+class TemplateVariantForm(forms.ModelForm):
+    class Meta:
+        model = TemplateVariant
+        fields = ("name", "weight", "subject", "body")
+        widgets = {
+            "subject": forms.Textarea(attrs={"rows": 1, "class": "vLargeTextField"}),
+            "body": forms.Textarea(attrs={"rows": 6, "class": "vLargeTextField"}),
+        }
+        help_texts = {
+            "weight": "Relative share of subscribers; the template itself is the control.",
+            "subject": "Blank: the template's subject.",
+            "body": "Blank: the template's body.",
+        }
+
+
+class TemplateVariantInline(admin.StackedInline):
+    """Variants stacked one below the other: long bodies get the page's width, not a column."""
+
     model = TemplateVariant
+    form = TemplateVariantForm
     formset = TemplateVariantFormSet
-    fields = ("name", "weight", "subject", "body")
+    fields = (("name", "weight"), "subject", "body")
+    classes = ("clarion-variants",)
     extra = 0
     max_num = MAX_VARIANTS
 
@@ -247,6 +270,80 @@ class TemplateAdmin(AuditHistoryMixin, ServiceErrorsMixin, SavedWithInlinesMixin
     list_display = ("key", "locale", "channel", "variant_count", "updated_at")
     list_filter = ("channel", "locale")
     search_fields = ("key", "subject")
+    change_form_template = "admin/notifications/template/change_form.html"
+
+    # --- send a test -----------------------------------------------------------------------
+
+    def get_urls(self):
+        opts = self.model._meta
+        preview = f"{opts.app_label}_{opts.model_name}_preview"
+        return [
+            path(
+                "<path:object_id>/send-test/",
+                self.admin_site.admin_view(self.send_test_view),
+                name="notifications_template_send_test",
+            ),
+            path(
+                "<path:object_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name=preview,
+            ),
+            *super().get_urls(),
+        ]
+
+    def has_send_test_permission(self, request) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('view', opts)}")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        template = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "send_test_allowed": template is not None
+            and template.channel != "in_app"
+            and self.has_send_test_permission(request),
+            "send_test_variants": list(template.variants.values_list("name", flat=True))
+            if template is not None
+            else [],
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def send_test_view(self, request, object_id):
+        """Render the saved template (or a variant) and send it through the channel's
+        integration to one address or subscriber."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_send_test_permission(request):
+            raise PermissionDenied
+        template = self.get_object(request, object_id)
+        if template is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        to = request.POST.get("to", "")
+        variant = request.POST.get("variant", "")
+        try:
+            payload = json.loads(request.POST.get("payload") or "{}")
+            if not isinstance(payload, dict):
+                raise ValueError
+        except ValueError:
+            self.message_user(
+                request, "Test not sent: the payload must be a JSON object.", messages.ERROR
+            )
+            return HttpResponseRedirect(admin_url(Template, "change", template.pk))
+        try:
+            integration, _result = template_send_test(
+                template=template, to=to, variant=variant, payload=payload
+            )
+        except ApplicationError as exc:
+            detail = " ".join(m for ms in (exc.fields or {}).values() for m in ms)
+            self.message_user(request, f"Test not sent: {detail or exc.message}", messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"Test of '{template.key}' ({variant or 'control'}) sent to {to} through "
+                f"'{integration.name}'.",
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(admin_url(Template, "change", template.pk))
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(variant_total=Count("variants"))
@@ -259,12 +356,6 @@ class TemplateAdmin(AuditHistoryMixin, ServiceErrorsMixin, SavedWithInlinesMixin
         # Key and locale are the template's identity: workflows name the key.
         readonly = ("key", "locale", "preview", "ab_results", "created_at", "updated_at")
         return readonly if obj else ()
-
-    def get_urls(self):
-        opts = self.model._meta
-        view = self.admin_site.admin_view(self.preview_view)
-        name = f"{opts.app_label}_{opts.model_name}_preview"
-        return [path("<path:object_id>/preview/", view, name=name), *super().get_urls()]
 
     @admin.display(description="preview")
     def preview(self, obj):

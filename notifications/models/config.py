@@ -109,7 +109,7 @@ class Workflow(models.Model):
         ordering = ["key"]
 
     def __str__(self) -> str:
-        return self.key
+        return self.key if self.name in ("", self.key) else f"{self.name} ({self.key})"
 
 
 class WorkflowVersion(models.Model):
@@ -154,8 +154,8 @@ class WorkflowStep(models.Model):
 
     def __str__(self) -> str:
         if self.type == StepType.SEND:
-            return f"{self.position}: send {self.channel} {self.template_key}"
-        return f"{self.position}: {self.type} {self.seconds}s"
+            return f"Step {self.position}: send '{self.template_key}' by {self.channel}"
+        return f"Step {self.position}: {self.type} {self.seconds} s"
 
 
 @audited("route", key="event")
@@ -185,7 +185,7 @@ class Route(models.Model):
 
     def __str__(self) -> str:
         version = f" v{self.event_version}" if self.event_version else ""
-        return f"{self.event}{version} → {self.workflow_id}"
+        return f"{self.event}{version} → {self.workflow.key}"
 
 
 @audited("schema", key="event")

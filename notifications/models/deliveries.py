@@ -83,7 +83,7 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event} {self.id}"
+        return f"{self.event} ({self.id})"
 
 
 class Delivery(models.Model):
@@ -127,6 +127,7 @@ class Delivery(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name_plural = "deliveries"
         constraints = [
             # Re-running a fan-out (after a crash or a lost message) can never duplicate.
             models.UniqueConstraint(
@@ -177,7 +178,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel} {self.id} ({self.status})"
+        return f"Delivery {self.id} by {self.get_channel_display()} ({self.get_status_display()})"
 
 
 class DeliveryEvent(models.Model):
@@ -206,6 +207,7 @@ class DeliveryEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = "delivery history event"
         indexes = [
             models.Index(fields=["delivery", "id"], name="delivery_event_idx"),
             models.Index(fields=["xact", "id"], name="delivery_event_feed_idx"),
@@ -219,7 +221,7 @@ class DeliveryEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.delivery_id}: {self.from_status} → {self.status}"
+        return f"{self.from_status or 'new'} → {self.status}"
 
 
 class InboxMessage(models.Model):

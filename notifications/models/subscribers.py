@@ -63,4 +63,4 @@ class TopicSubscription(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.topic_id}:{self.subscriber_id}"
+        return f"{self.subscriber} in {self.topic}"

@@ -15,7 +15,8 @@ import sys
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc import StatusCode
@@ -165,8 +166,10 @@ def application_error_response(exc: ApplicationError) -> JsonResponse:
     return error_response(STATUS_BY_KIND[exc.kind], exc.code, exc.message, exc.fields, headers)
 
 
-def outage_response(exc: BaseException, request=None) -> JsonResponse:
-    """503 `service_unavailable`: a dependency is down; logged, without the request's data."""
+def outage_response(exc: BaseException, request=None) -> HttpResponse:
+    """503 `service_unavailable`: a dependency is down; logged, without the request's data.
+
+    An admin page gets the admin's HTML error page instead of the envelope."""
     logger.warning(
         "dependency unavailable",
         extra={
@@ -175,11 +178,14 @@ def outage_response(exc: BaseException, request=None) -> JsonResponse:
             "method": getattr(request, "method", None),
         },
     )
+    headers = {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)}
+    if request is not None and is_admin_request(request):
+        return admin_error_page(request, 503, headers=headers)
     return error_response(
         503,
         "service_unavailable",
         "A service Clarion depends on is unavailable; retry later.",
-        headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+        headers=headers,
     )
 
 
@@ -262,16 +268,64 @@ def payload_too_large() -> JsonResponse:
     )
 
 
+# Pages a person reads: the admin answers errors with an HTML page, everything else (the API,
+# tracking links, probes) with the JSON envelope.
+ADMIN_PREFIX = "/admin/"
+
+ADMIN_PAGES = {
+    400: ("Bad request", "The request could not be understood."),
+    403: ("Forbidden", "You may not see this page. Log in as a user who may, or ask an admin."),
+    404: ("Page not found", "There is nothing at this address."),
+    413: ("Request too large", "The request body is larger than this server accepts."),
+    500: (
+        "Server error",
+        "Something went wrong on our side; it has been logged. Try again in a moment.",
+    ),
+    503: (
+        "Service unavailable",
+        "A service Clarion depends on is unavailable; try again in a moment.",
+    ),
+}
+
+
+def is_admin_request(request) -> bool:
+    return getattr(request, "path", "").startswith(ADMIN_PREFIX)
+
+
+def admin_error_page(
+    request, status_code: int, message: str | None = None, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    """The admin's HTML error page; standalone, so it renders with the database down."""
+    title, default_message = ADMIN_PAGES[status_code]
+    try:
+        body = render_to_string(
+            "clarion/error.html",
+            {"status": status_code, "title": title, "message": message or default_message},
+        )
+    except Exception:  # noqa: BLE001 - the error page must not fail in turn
+        body = f"<!DOCTYPE html><title>{status_code} {title}</title><h1>{status_code} {title}</h1>"
+    response = HttpResponse(body, status=status_code, content_type="text/html; charset=utf-8")
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
 # Django-level handlers, for errors outside DRF views (unknown routes, admin, middleware).
 def bad_request(request, exception=None):
+    if is_admin_request(request):
+        return admin_error_page(request, 400)
     return error_response(400, "bad_request", "The request is malformed.")
 
 
 def permission_denied(request, exception=None):
+    if is_admin_request(request):
+        return admin_error_page(request, 403)
     return error_response(403, "permission_denied", "You may not do that.")
 
 
 def not_found(request, exception=None):
+    if is_admin_request(request):
+        return admin_error_page(request, 404)
     return error_response(404, "not_found", f"No resource at {request.path}.")
 
 
@@ -280,4 +334,6 @@ def server_error(request):
     exc = sys.exc_info()[1]
     if is_outage(exc):
         return outage_response(exc, request)
+    if is_admin_request(request):
+        return admin_error_page(request, 500)
     return error_response(500, "internal_error", "An internal error occurred; it has been logged.")

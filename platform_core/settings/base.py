@@ -98,6 +98,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The admin shows times to the second with their zone (platform_core/formats).
+FORMAT_MODULE_PATH = ["platform_core.formats"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

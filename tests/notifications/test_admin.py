@@ -1,6 +1,5 @@
 """The tenant admin: configuration validated like the API, secrets hidden, history read-only."""
 
-import json
 import re
 
 import pytest
@@ -94,19 +93,26 @@ def step(position, **fields):
 
 
 def smtp_data(**overrides):
+    """The SMTP integration form: one field per setting and credential."""
     data = {
-        "channel": "email",
-        "provider": "smtp",
         "name": "Mail relay",
-        "settings": json.dumps(
-            {"host": "smtp.example.com", "port": 587, "from_email": "no-reply@acme.test"}
-        ),
-        "credentials": json.dumps({"username": "acme", "password": SECRET}),
+        "settings__host": "smtp.example.com",
+        "settings__port": "587",
+        "settings__from_email": "no-reply@acme.test",
+        "settings__use_tls": "on",
+        "credentials__username": "acme",
+        "credentials__password": SECRET,
+        "rate_limit_per_second": "",
+        "burst": "",
+        "extra_settings": "",
         "primary": "on",
         "active": "on",
     }
     data.update(overrides)
     return data
+
+
+SMTP_ADD = f"{ADMIN}/integration/add/?provider=smtp"
 
 
 def make_delivery(status, *, notification=None, **fields):
@@ -483,13 +489,20 @@ def test_steps_can_swap_positions(client, acme):
 
 
 def test_credentials_are_stored_encrypted_and_never_shown(client, acme):
-    response = client.post(f"{ADMIN}/integration/add/", smtp_data())
+    response = client.post(SMTP_ADD, smtp_data())
 
     assert response.status_code == 302, form_errors(response)
     with schema_context(acme.schema):
         integration = Integration.objects.get()
         assert SECRET not in integration.credentials_encrypted
         assert integration.credentials == {"username": "acme", "password": SECRET}
+        assert integration.settings == {
+            "host": "smtp.example.com",
+            "port": 587,
+            "from_email": "no-reply@acme.test",
+            "use_tls": True,
+            "use_ssl": False,
+        }
     for page in (
         f"{ADMIN}/integration/",
         f"{ADMIN}/integration/{integration.pk}/change/",
@@ -502,13 +515,13 @@ def test_credentials_are_stored_encrypted_and_never_shown(client, acme):
 
 
 def test_blank_credentials_on_edit_keep_the_stored_ones(client, acme):
-    assert client.post(f"{ADMIN}/integration/add/", smtp_data()).status_code == 302
+    assert client.post(SMTP_ADD, smtp_data()).status_code == 302
     with schema_context(acme.schema):
         integration = Integration.objects.get()
 
     response = client.post(
         f"{ADMIN}/integration/{integration.pk}/change/",
-        smtp_data(name="Renamed relay", credentials=""),
+        smtp_data(name="Renamed relay", credentials__username="", credentials__password=""),
     )
 
     assert response.status_code == 302, form_errors(response)
@@ -519,19 +532,23 @@ def test_blank_credentials_on_edit_keep_the_stored_ones(client, acme):
 
 
 def test_a_rejected_form_does_not_echo_the_credentials(client, acme):
-    response = client.post(f"{ADMIN}/integration/add/", smtp_data(settings='{"port": 587}'))
+    response = client.post(SMTP_ADD, smtp_data(settings__host=""))
 
     errors = form_errors(response)
-    assert "host: This field is required." in errors["settings"]
+    assert errors["settings__host"] == ["This field is required."]
     assert SECRET not in response.content.decode()
     with schema_context(acme.schema):
         assert not Integration.objects.exists()
 
 
-def test_a_provider_of_another_channel_is_refused(client):
-    response = client.post(f"{ADMIN}/integration/add/", smtp_data(provider="twilio"))
+def test_the_add_page_asks_for_a_registered_provider_first(client):
+    chooser = client.get(f"{ADMIN}/integration/add/")
+    assert chooser.status_code == 200
+    assert 'value="anymail:postmark"' in chooser.content.decode()
 
-    assert "provider" in form_errors(response)
+    unknown = client.get(f"{ADMIN}/integration/add/?provider=carrier-pigeon")
+    assert unknown.status_code == 200
+    assert "choose the provider" in unknown.content.decode()
 
 
 def test_primary_is_exclusive_per_channel(client, acme):
@@ -540,9 +557,8 @@ def test_primary_is_exclusive_per_channel(client, acme):
         email = IntegrationFactory(channel="email", provider="smtp", primary=True)
 
     response = client.post(
-        f"{ADMIN}/integration/add/",
-        {"channel": "sms", "provider": "console", "name": "New console", "settings": "{}"}
-        | {"credentials": "", "primary": "on", "active": "on"},
+        f"{ADMIN}/integration/add/?provider=console",
+        {"name": "New console", "primary": "on", "active": "on", "extra_settings": ""},
     )
 
     assert response.status_code == 302, form_errors(response)

@@ -146,7 +146,7 @@ class WebServer:
             return False
 
     def request(self, method: str, path: str, *, host="localhost", key=None, body=None):
-        """(status, headers, parsed JSON body) of one request."""
+        """(status, headers, body) of one request: the body parsed when it is JSON."""
         headers = {"Host": host, "Content-Type": "application/json"}
         if key:
             headers["Authorization"] = f"ApiKey {key}"
@@ -156,13 +156,20 @@ class WebServer:
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                return response.status, response.headers, json.loads(response.read() or b"null")
+                return response.status, response.headers, _body(response)
         except urllib.error.HTTPError as error:
-            return error.code, error.headers, json.loads(error.read() or b"null")
+            return error.code, error.headers, _body(error)
 
     def stop(self) -> None:
         stop_process(self.proc)
         self.log.close()
+
+
+def _body(response):
+    content = response.read()
+    if response.headers.get("Content-Type", "").startswith("text/html"):
+        return content.decode()
+    return json.loads(content or b"null")
 
 
 def assert_unavailable(status, headers, body) -> None:
@@ -204,7 +211,12 @@ def test_a_request_while_the_database_is_down_is_a_503_in_the_envelope(
                 body={"event": "order.shipped", "to": ["user-1"]},
             )
         )
-    assert_unavailable(*web.request("GET", "/admin/login/", host=acme.host))
+    # the admin answers a person with its HTML error page
+    status, headers, body = web.request("GET", "/admin/login/", host=acme.host)
+    assert status == 503
+    assert headers["Content-Type"].startswith("text/html")
+    assert "Service unavailable" in body
+    assert int(headers["Retry-After"]) > 0
 
     # the probes keep their behaviour: alive, and not ready because of the database
     assert web.request("GET", "/healthz")[0:3:2] == (200, {"status": "ok"})

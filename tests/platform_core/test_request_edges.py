@@ -96,14 +96,14 @@ def admin_client(acme):
     "params",
     [{"q": "user\x00"}, {"channel__exact": "email\x00"}, {"status__exact": "\x00"}],
 )
-def test_the_admin_changelist_answers_a_plain_400_page(admin_client, params):
+def test_the_admin_changelist_answers_an_html_400_page(admin_client, params):
     # the same search without the NUL works
     assert admin_client.get("/admin/notifications/subscriber/", {"q": "user"}).status_code == 200
 
     response = admin_client.get("/admin/notifications/delivery/", params)
 
     assert response.status_code == 400
-    assert response["Content-Type"].startswith("text/plain")
+    assert response["Content-Type"].startswith("text/html")
     assert b"control characters" in response.content
 
 

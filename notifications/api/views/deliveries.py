@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -37,14 +36,13 @@ from notifications.models import (
 from notifications.pipeline.replay import deliveries_replay
 from notifications.pipeline.state import REPLAYABLE
 from notifications.selectors.deliveries import (
-    COMPLETED_STATUSES,
-    delivery_counts_by_priority,
     delivery_get,
     delivery_list,
     notification_first_deliveries,
     notification_get,
     notification_list,
     notification_stats,
+    queue_stats,
 )
 from platform_core.errors import ApplicationError, ErrorKind
 
@@ -322,29 +320,4 @@ class QueueStatsView(APIView):
         },
     )
     def get(self, request):
-        counts = delivery_counts_by_priority()
-        backlog = _broker_backlog()
-        result = {}
-        for priority in Priority.values:
-            by_status = counts.get(priority, {})
-            result[priority] = {
-                "waiting": by_status.get(DeliveryStatus.QUEUED, 0),
-                "active": by_status.get(DeliveryStatus.SENDING, 0),
-                "scheduled": by_status.get(DeliveryStatus.PENDING, 0)
-                + by_status.get(DeliveryStatus.FAILED, 0),
-                "completed": sum(by_status.get(s, 0) for s in COMPLETED_STATUSES),
-                "failed": by_status.get(DeliveryStatus.FAILED, 0),
-                "dead": by_status.get(DeliveryStatus.DEAD, 0),
-                "broker_backlog": backlog.get(priority),
-            }
-        return Response(result)
-
-
-def _broker_backlog() -> dict[str, int | None]:
-    from platform_core.celery import app
-
-    try:
-        with app.connection_for_read() as conn, conn.channel() as channel:
-            return {name: channel.client.llen(name) for name in settings.CELERY_QUEUE_NAMES}
-    except Exception:  # noqa: BLE001 - the broker being down must not break the stats
-        return {}
+        return Response(queue_stats())
