@@ -70,9 +70,15 @@ class StreamApp:
 
     async def startup(self) -> None:
         settings = self.settings
-        self.redis = redis.Redis.from_url(
-            settings.INBOX_STREAM_REDIS_URL, socket_connect_timeout=5, decode_responses=False
+        # Streams take turns for the few round trips they make (a start, a resync), and the hub
+        # holds one connection for pub/sub: a small pool serves thousands of streams.
+        pool = redis.BlockingConnectionPool.from_url(
+            settings.INBOX_STREAM_REDIS_URL,
+            max_connections=32,
+            timeout=10,
+            socket_connect_timeout=5,
         )
+        self.redis = redis.Redis(connection_pool=pool)
         self.hub = Hub(self.redis)
         await self.hub.start()
         self.tenants = TenantDirectory(
@@ -200,6 +206,7 @@ class StreamApp:
             queue.put_nowait(closed)
 
         watcher = asyncio.create_task(watch_disconnect())
+        started = False
         try:
             try:
                 await self.hub.add(key, queue)
@@ -217,6 +224,7 @@ class StreamApp:
                     *((k.encode(), v.encode()) for k, v in cors),
                 ],
             })  # fmt: skip
+            started = True
             last = last_event_id
             head = f"retry: {_RETRY_MS}\n".encode()
             if last:
@@ -247,10 +255,16 @@ class StreamApp:
                 if body:
                     await send({"type": "http.response.body", "body": body, "more_body": True})
         except (OSError, redis.RedisError) as exc:
-            logger.info("inbox stream closed: %s", type(exc).__name__)
+            # The client reconnects with its Last-Event-ID and misses nothing.
+            logger.warning("inbox stream closed: %s", type(exc).__name__)
         finally:
             watcher.cancel()
             await self.hub.remove(key, queue)
+            if started:
+                try:
+                    await send({"type": "http.response.body", "body": b""})
+                except OSError:
+                    pass
 
     async def _since(self, key: str, last: str) -> tuple[bytes, str]:
         """The SSE text of every entry after `last`, and the new last id."""
