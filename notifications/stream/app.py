@@ -170,7 +170,11 @@ class StreamApp:
                          "This stream server holds as many streams as it may; retry shortly.",
                          headers=[("retry-after", "5"), *cors])  # fmt: skip
             return
-        last_event_id = headers.get("last-event-id", "").strip()
+        # `?last_event_id=` for a client that opens a new EventSource itself (which cannot
+        # set the header) after the browser gave up reconnecting.
+        last_event_id = (
+            headers.get("last-event-id") or (query.get("last_event_id") or [""])[-1]
+        ).strip()
         if not _STREAM_ID.match(last_event_id):
             last_event_id = ""
         self.open += 1
