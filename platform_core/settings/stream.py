@@ -15,3 +15,8 @@ INBOX_STREAM_TTL_SECONDS = env.int("INBOX_STREAM_TTL_SECONDS", default=7 * 24 * 
 INBOX_STREAM_MAX_CONNECTIONS = env.int("INBOX_STREAM_MAX_CONNECTIONS", default=10000)
 INBOX_STREAM_HEARTBEAT_SECONDS = env.float("INBOX_STREAM_HEARTBEAT_SECONDS", default=15.0)
 INBOX_STREAM_TENANT_CACHE_SECONDS = env.float("INBOX_STREAM_TENANT_CACHE_SECONDS", default=30.0)
+
+# `make demo` only: serves /demo/inbox/ on the demo tenant's host (the widget, live), pointed
+# at the stream process on STREAM_PORT of the same host name.
+CLARION_DEMO_PAGES = env.bool("CLARION_DEMO_PAGES", default=False)
+STREAM_PORT = env.int("STREAM_PORT", default=8001)

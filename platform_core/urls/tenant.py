@@ -1,5 +1,6 @@
 """URLs of a tenant's host: its admin and the API."""
 
+from django.conf import settings
 from django.urls import include, path
 
 from platform_core.admin_sites import tenant_admin_site
@@ -16,3 +17,7 @@ urlpatterns = [
     path("api/v1/", include("platform_core.api.urls")),
     *common_patterns,
 ]
+if settings.CLARION_DEMO_PAGES:
+    from notifications.demo import demo_inbox_page
+
+    urlpatterns.append(path("demo/inbox/", demo_inbox_page, name="demo-inbox"))
