@@ -145,7 +145,7 @@ def demo_seed(*, smtp_host: str, smtp_port: int) -> None:
         if workflow is None:
             workflow_create(**sample)
         elif _workflow_differs(workflow, sample):
-            workflow_replace(workflow=workflow, **sample)
+            workflow_replace(workflow=workflow, **{k: v for k, v in sample.items() if k != "key"})
     for sample in ROUTES:
         route = Route.objects.select_related("workflow").filter(event=sample["event"]).first()
         if route is None:

@@ -136,6 +136,7 @@ def _demo_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "CLARION_DATA_DIR": str(tmp_path / "data"),
             "PORT": str(_free_port()),
             "DEMO_SMTP_PORT": str(_free_port()),
+            "STREAM_PORT": str(_free_port()),
             "LOG_LEVEL": "WARNING",
             **extra,
         }
@@ -211,7 +212,9 @@ def test_term_to_a_running_demos_process_group_stops_every_process_it_started(
         descendants = psutil.Process(demo.pid).children(recursive=True)
         pids = {demo.pid, redis_pid, *(child.pid for child in descendants)}
         commands = " ".join(" ".join(child.cmdline()) for child in descendants)
-        for expected in ("supervisord", "aiosmtpd", "gunicorn", "worker -Q low", "beat"):
+        for expected in (
+            "supervisord", "aiosmtpd", "gunicorn", "notifications.stream", "worker -Q low", "beat"
+        ):  # fmt: skip
             assert expected in commands
 
         # when: the group gets SIGTERM, and the demo a second one (as make forwards it)
@@ -233,7 +236,7 @@ def test_term_to_a_running_demos_process_group_stops_every_process_it_started(
         _kill_leftovers(pids)
 
 
-@pytest.mark.parametrize("variable", ["DEMO_SMTP_PORT", "PORT"])
+@pytest.mark.parametrize("variable", ["DEMO_SMTP_PORT", "PORT", "STREAM_PORT"])
 def test_a_taken_port_is_named_with_the_variable_that_changes_it(variable, tmp_path):
     # given: something already listening on the port
     with socket.socket() as taken:
