@@ -1,15 +1,65 @@
-"""A small asyncio Server-Sent Events client over plain HTTP/1.1, for tests and bench/.
+"""The inbox stream process started for a test, and a small asyncio Server-Sent Events client
+over plain HTTP/1.1 (for tests and bench/).
 
-It reads the stream as a browser's EventSource does (fields `id`, `event`, `data`, comments
-ignored), one connection per `SseStream`, so a thousand of them cost one task each.
+The client reads the stream as a browser's EventSource does (fields `id`, `event`, `data`,
+comments ignored), one connection per `SseStream`, so a thousand of them cost one task each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_health(proc: subprocess.Popen, port: int, log: str, timeout: float = 30) -> None:
+    """Until 127.0.0.1:`port` answers /healthz; RuntimeError if `proc` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server on port {port} did not start; see {log}") from None
+            time.sleep(0.1)
+
+
+def start_stream_server(*, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    """`python -m notifications.stream` on a free port of 127.0.0.1, answering /healthz."""
+    port = free_port()
+    (BASE_DIR / ".data").mkdir(exist_ok=True)
+    log = BASE_DIR / ".data" / f"test-stream-{port}.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "notifications.stream", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for_health(proc, port, str(log))
+    except RuntimeError:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, port
 
 
 @dataclass

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 from django.db import connection
@@ -17,48 +13,16 @@ from django.db import connection
 from notifications.inbox_events import EVENT_COUNT, EVENT_MESSAGE, subscriber_hash
 from notifications.models import InboxMessage, Subscriber
 from notifications.pipeline.inbox_live import inbox_events_publish
-from tests.conftest import BASE_DIR, ApiClient, stop_process, worker_env
+from tests.conftest import ApiClient, stop_process, worker_env
 from tests.notifications.pipeline_helpers import make_workflow
-from tests.sse import SseStream
+from tests.sse import SseStream, start_stream_server
 
 pytestmark = pytest.mark.worker
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_stream_server(**settings: str) -> tuple[subprocess.Popen, int]:
-    """The inbox stream process on a free port; waits until it answers /healthz."""
-    port = _free_port()
-    (BASE_DIR / ".data").mkdir(exist_ok=True)
-    log = open(BASE_DIR / ".data" / f"test-stream-{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "notifications.stream", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=BASE_DIR,
-        env=worker_env(**settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-                if resp.status == 200:
-                    return proc, port
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                stop_process(proc)
-                raise RuntimeError(f"stream server did not start; see {log.name}") from None
-            time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def stream_server(test_tenants):
-    proc, port = start_stream_server()
+    proc, port = start_stream_server(env=worker_env())
     yield port
     stop_process(proc)
 
@@ -272,7 +236,7 @@ def test_a_thousand_open_streams_each_receive_their_event(live, stream_server, u
 
 
 def test_streams_beyond_the_limit_get_a_503(live, unique):
-    proc, port = start_stream_server(INBOX_STREAM_MAX_CONNECTIONS="2")
+    proc, port = start_stream_server(env=worker_env(INBOX_STREAM_MAX_CONNECTIONS="2"))
     try:
 
         async def scenario():
