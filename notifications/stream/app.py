@@ -143,7 +143,7 @@ class StreamApp:
                 ]
             await _respond(send, 200, b"", [("content-length", "0"), *cors])
             return
-        if scope["method"] not in ("GET", "HEAD"):
+        if scope["method"] != "GET":
             message = f'Method "{scope["method"]}" not allowed.'
             await _error(send, 405, "method_not_allowed", message,
                          headers=[("allow", "GET"), *cors])  # fmt: skip

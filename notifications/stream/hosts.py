@@ -52,6 +52,9 @@ class TenantDirectory:
         if cached and cached[0] > time.monotonic():
             return cached[1]
         async with self._lock:
+            cached = self._cache.get(name)
+            if cached and cached[0] > time.monotonic():
+                return cached[1]  # filled while this request waited
             try:
                 row = await self._fetch(name)
             except psycopg.OperationalError:

@@ -254,3 +254,21 @@ def test_streams_beyond_the_limit_get_a_503(live, unique):
     assert refused.status == 503
     assert json.loads(refused.body)["error"]["code"] == "service_unavailable"
     assert refused.headers["retry-after"]
+
+
+def test_a_redis_that_is_down_costs_the_live_event_not_the_caller(settings, caplog, monkeypatch):
+    # given: the stream's Redis unreachable (nothing listens on that socket)
+    from notifications.pipeline import inbox_live
+
+    settings.INBOX_STREAM_REDIS_URL = "unix:///nonexistent/clarion-redis.sock"
+    monkeypatch.setattr(inbox_live, "_client", None)
+    monkeypatch.setattr(inbox_live, "_append", None)
+
+    # when
+    started = time.monotonic()
+    sent = inbox_events_publish(schema="acme", events=[("ada", EVENT_COUNT, {"unread": 1})])
+
+    # then: nothing raised, quickly, and it is logged
+    assert sent == 0
+    assert time.monotonic() - started < 2
+    assert "inbox stream publish failed" in caplog.text
