@@ -40,9 +40,12 @@ def wait_for_health(proc: subprocess.Popen, port: int, log: str, timeout: float 
             time.sleep(0.1)
 
 
-def start_stream_server(*, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
-    """`python -m notifications.stream` on a free port of 127.0.0.1, answering /healthz."""
-    port = free_port()
+def start_stream_server(
+    *, env: dict[str, str], port: int | None = None
+) -> tuple[subprocess.Popen, int]:
+    """`python -m notifications.stream` on 127.0.0.1 (a free port unless given), answering
+    /healthz."""
+    port = port or free_port()
     (BASE_DIR / ".data").mkdir(exist_ok=True)
     log = BASE_DIR / ".data" / f"test-stream-{port}.log"
     proc = subprocess.Popen(

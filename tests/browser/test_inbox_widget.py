@@ -9,6 +9,7 @@ import http.server
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -68,41 +69,62 @@ def page_origin():
     server.server_close()
 
 
+class Servers:
+    """gunicorn (the API) and the inbox stream, allowing the page's origin."""
+
+    def __init__(self, origin: str):
+        self.env = worker_env(CLARION_INBOX_CORS_ORIGINS=origin, LOG_LEVEL="WARNING")
+        self.web_port = free_port()
+        self.stream: subprocess.Popen | None = None
+        self.stream_port = 0
+        log = BASE_DIR / ".data" / f"test-web-{self.web_port}.log"
+        self.web = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "platform_core.wsgi",
+                "-c",
+                str(BASE_DIR / "docker" / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{self.web_port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+            ],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_health(self.web, self.web_port, str(log), timeout=60)
+        self.start_stream()
+
+    def start_stream(self) -> None:
+        self.stream, self.stream_port = start_stream_server(
+            env=self.env, port=self.stream_port or None
+        )
+
+    def stop_stream(self) -> None:
+        if self.stream is not None:
+            stop_process(self.stream)
+            self.stream = None
+
+    def stop(self) -> None:
+        stop_process(self.web)
+        self.stop_stream()
+
+
 @pytest.fixture
 def servers(page_origin, celery_worker):
-    """gunicorn (the API) and the inbox stream, allowing the page's origin."""
     origin, _ = page_origin
-    env = worker_env(CLARION_INBOX_CORS_ORIGINS=origin, LOG_LEVEL="WARNING")
-    web_port = free_port()
-    log = BASE_DIR / ".data" / f"test-web-{web_port}.log"
-    web = subprocess.Popen(
-        [
-            str(Path(os.sys.executable).parent / "gunicorn"),
-            "platform_core.wsgi",
-            "-c",
-            str(BASE_DIR / "docker" / "gunicorn.conf.py"),
-            "--bind",
-            f"127.0.0.1:{web_port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    stream = None
+    running = None
     try:
-        wait_for_health(web, web_port, str(log), timeout=60)
-        stream, stream_port = start_stream_server(env=env)
-        yield web_port, stream_port
+        running = Servers(origin)
+        yield running
     finally:
-        stop_process(web)
-        if stream is not None:
-            stop_process(stream)
+        if running is not None:
+            running.stop()
 
 
 @pytest.fixture
@@ -121,22 +143,12 @@ def browser(monkeypatch):
             connections.close_all()
 
 
-def test_a_new_message_appears_live_and_reading_it_lowers_the_count(
-    servers, page_origin, browser, live, live_api, unique
-):
-    # given: a subscriber with an in-app workflow, and the customer's page with the widget
-    web_port, stream_port = servers
+def _open_page(browser, servers, page_origin, live, subscriber_id):
+    """The customer's page with the widget for `subscriber_id`, loaded and streaming."""
     origin, holder = page_origin
-    subscriber_id = f"shopper-{unique}"
-    Subscriber.objects.create(subscriber_id=subscriber_id, first_name="Ada")
-    event = make_workflow(
-        unique,
-        [{"channel": "in_app", "subject": "Order {{ payload.order_id }} shipped",
-          "body": "Hi {{ subscriber.first_name }}, it is on its way."}],
-    )  # fmt: skip
     holder["page"] = PAGE.format(
-        api=f"http://{live.host}:{web_port}",
-        stream=f"http://{live.host}:{stream_port}",
+        api=f"http://{live.host}:{servers.web_port}",
+        stream=f"http://{live.host}:{servers.stream_port}",
         subscriber_id=subscriber_id,
         digest=subscriber_hash(secret=live.tenant.inbox_secret, subscriber_id=subscriber_id),
     ).encode()
@@ -145,13 +157,30 @@ def test_a_new_message_appears_live_and_reading_it_lowers_the_count(
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(origin)
     inbox = page.locator("clarion-inbox")
-    badge = inbox.locator(".badge")
     sync_api.expect(inbox.locator("li.empty")).to_have_count(1, timeout=10_000)
-    sync_api.expect(badge).to_be_hidden()
-    # The stream is open (its first event, a bare id, is not observable): give it a moment.
+    sync_api.expect(inbox.locator(".badge")).to_be_hidden()
+    # The stream is open and has given its starting id (a bare `id:`, no event).
     page.wait_for_function(
         "() => document.querySelector('clarion-inbox').source?.readyState === 1", timeout=10_000
     )
+    return page, errors
+
+
+def test_a_new_message_appears_live_and_reading_it_lowers_the_count(
+    servers, page_origin, browser, live, live_api, unique
+):
+    # given: a subscriber with an in-app workflow, and the customer's page with the widget
+    origin, holder = page_origin
+    subscriber_id = f"shopper-{unique}"
+    Subscriber.objects.create(subscriber_id=subscriber_id, first_name="Ada")
+    event = make_workflow(
+        unique,
+        [{"channel": "in_app", "subject": "Order {{ payload.order_id }} shipped",
+          "body": "Hi {{ subscriber.first_name }}, it is on its way."}],
+    )  # fmt: skip
+    page, errors = _open_page(browser, servers, page_origin, live, subscriber_id)
+    inbox = page.locator("clarion-inbox")
+    badge = inbox.locator(".badge")
 
     # when: a trigger
     triggered = time.time()
@@ -207,6 +236,41 @@ def test_a_new_message_appears_live_and_reading_it_lowers_the_count(
         timeout=5,
     )
     page.screenshot(path=str(ARTIFACTS / "inbox-all-read.png"))
+    assert errors == []
+
+
+def test_a_message_sent_while_the_stream_was_down_arrives_when_it_is_back(
+    servers, page_origin, browser, live, live_api, unique
+):
+    # given: the widget streaming, then the stream process gone
+    subscriber_id = f"away-{unique}"
+    Subscriber.objects.create(subscriber_id=subscriber_id, first_name="Grace")
+    event = make_workflow(
+        unique, [{"channel": "in_app", "subject": "While away {{ payload.n }}", "body": "Hello"}]
+    )
+    page, errors = _open_page(browser, servers, page_origin, live, subscriber_id)
+    inbox = page.locator("clarion-inbox")
+    servers.stop_stream()
+    page.wait_for_function(
+        "() => document.querySelector('clarion-inbox').source?.readyState !== 1", timeout=10_000
+    )
+
+    # when: a message is sent meanwhile, and the stream comes back on its port
+    response = live_api.post(
+        "/api/v1/events/trigger", {"event": event, "to": [subscriber_id], "payload": {"n": 1}}
+    )
+    assert response.status_code == 202, response.content
+    wait_until(
+        lambda: InboxMessage.objects.filter(subscriber__subscriber_id=subscriber_id).exists(),
+        timeout=15,
+    )
+    servers.start_stream()
+
+    # then: the widget reconnects from its last event id and shows it, once
+    sync_api.expect(inbox.locator(".badge")).to_have_text("1", timeout=20_000)
+    inbox.locator(".bell").click()
+    sync_api.expect(inbox.locator("li.unread .title")).to_have_text(["While away 1"])
+    page.screenshot(path=str(ARTIFACTS / "inbox-after-reconnect.png"))
     assert errors == []
 
 
