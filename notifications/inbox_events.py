@@ -7,6 +7,12 @@ holding its latest inbox events (`message`, `count`); an event's stream id is it
 Writers append with `XADD … MAXLEN ~ N` and `PUBLISH` the entry, with its id, on the channel
 of the same name, in one Lua script, so that an open stream is pushed the event at once and a
 reconnecting one reads what it missed with `XRANGE` from its `Last-Event-ID`.
+
+Only subscribers seen on a stream lately get history: the stream process keeps a presence key
+(`clarion:inbox-online:<schema>:<id>`, refreshed with every heartbeat, expiring after the resume
+window) and the script writes nothing without it. A Redis Stream costs about 4.7 KB even with
+one entry, so history for every recipient of a broadcast to 100,000 would hold ~470 MB; those
+who are not watching read their inbox through the REST API when they come.
 """
 
 from __future__ import annotations
@@ -16,8 +22,13 @@ import hmac
 import json
 
 KEY_PREFIX = "clarion:inbox:"
-# The script's PUBLISH payload: "<stream id> <event> <data>" (an event name has no space).
+PRESENCE_PREFIX = "clarion:inbox-online:"
+# KEYS: the stream, the presence key. The PUBLISH payload: "<stream id> <event> <data>" (an
+# event name has no space).
 APPEND_SCRIPT = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return false
+end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[2], 'd', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', KEYS[1], id .. ' ' .. ARGV[2] .. ' ' .. ARGV[3])
@@ -41,6 +52,11 @@ def subscriber_hash_valid(*, secret: str, subscriber_id: str, provided: str) -> 
 def stream_key(*, schema: str, subscriber_id: str) -> str:
     """The Redis key (and pub/sub channel) of one subscriber's inbox events."""
     return f"{KEY_PREFIX}{schema}:{subscriber_id}"
+
+
+def presence_key(*, schema: str, subscriber_id: str) -> str:
+    """Set while (and for a while after) the subscriber has a stream open."""
+    return f"{PRESENCE_PREFIX}{schema}:{subscriber_id}"
 
 
 def event_data(payload: dict) -> str:

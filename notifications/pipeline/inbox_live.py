@@ -21,6 +21,7 @@ from notifications.inbox_events import (
     APPEND_SCRIPT,
     EVENT_COUNT,
     event_data,
+    presence_key,
     stream_key,
 )
 from notifications.models import InboxMessage, Subscriber
@@ -102,14 +103,18 @@ def inbox_events_on_commit(events: list[Event]) -> None:
 
 
 def inbox_events_publish(*, schema: str, events: list[Event]) -> int:
-    """Append and publish `events` in one Redis pipeline; how many went (0 when Redis failed)."""
+    """Append and publish `events` in one Redis pipeline (for subscribers with a stream open
+    lately); how many were sent to Redis (0 when Redis failed)."""
     try:
         client, append = _script()
         pipe = client.pipeline(transaction=False)
         maxlen, ttl = settings.INBOX_STREAM_MAXLEN, settings.INBOX_STREAM_TTL_SECONDS
         for subscriber_id, event, payload in events:
             key = stream_key(schema=schema, subscriber_id=subscriber_id)
-            append(keys=[key], args=[maxlen, event, event_data(payload), ttl], client=pipe)
+            presence = presence_key(schema=schema, subscriber_id=subscriber_id)
+            append(
+                keys=[key, presence], args=[maxlen, event, event_data(payload), ttl], client=pipe
+            )
         pipe.execute()
     except redis.RedisError as exc:
         logger.warning(

@@ -8,7 +8,9 @@ so thousands of them cost memory, not threads. The protocol is the HTML Living S
 - `event: message` with the new message as the inbox API shows it, `event: count` with
   `{unread, unseen}`; every event has an `id:` (its Redis Stream id).
 - A client that reconnects with `Last-Event-ID` first gets every event after that id that the
-  subscriber's stream still holds (INBOX_STREAM_MAXLEN, INBOX_STREAM_TTL_SECONDS). A new
+  subscriber's stream still holds (INBOX_STREAM_MAXLEN; writers keep history only for
+  subscribers with a stream open in the last INBOX_STREAM_TTL_SECONDS, whose presence key each
+  stream refreshes with its heartbeat). A new
   stream starts with a bare `id:` line (no event) naming the newest id, so that even a client
   that has not received an event yet resumes without a gap.
 - A comment line every INBOX_STREAM_HEARTBEAT_SECONDS keeps proxies from closing it.
@@ -31,7 +33,7 @@ from urllib.parse import parse_qs, unquote
 import psycopg
 import redis.asyncio as redis
 
-from notifications.inbox_events import stream_key, subscriber_hash_valid
+from notifications.inbox_events import presence_key, stream_key, subscriber_hash_valid
 from notifications.stream.hosts import StreamTenant, TenantDirectory
 from notifications.stream.hub import RESYNC, Hub
 
@@ -183,6 +185,7 @@ class StreamApp:
                 send,
                 receive,
                 key=stream_key(schema=tenant.schema, subscriber_id=subscriber_id),
+                presence=presence_key(schema=tenant.schema, subscriber_id=subscriber_id),
                 last_event_id=last_event_id,
                 cors=cors,
             )
@@ -200,9 +203,12 @@ class StreamApp:
             return [("vary", "origin")]
         return [("access-control-allow-origin", origin), ("vary", "origin")]
 
-    async def stream(self, send, receive, *, key: str, last_event_id: str, cors: list) -> None:
+    async def stream(
+        self, send, receive, *, key: str, presence: str, last_event_id: str, cors: list
+    ) -> None:
         queue: asyncio.Queue = asyncio.Queue()
         closed = object()
+        ttl = self.settings.INBOX_STREAM_TTL_SECONDS
 
         async def watch_disconnect() -> None:
             while (await receive())["type"] != "http.disconnect":
@@ -212,8 +218,18 @@ class StreamApp:
         watcher = asyncio.create_task(watch_disconnect())
         started = False
         try:
+            # In this order, so that nothing falls between history and live events: writers
+            # keep history for this subscriber from now on (presence); a new stream starts
+            # from the newest event kept; the subscription is live; then what was appended
+            # since the starting id is read from the Redis Stream.
             try:
+                await self.redis.set(presence, b"1", ex=ttl)
+                last = last_event_id
+                if not last:
+                    newest = await self.redis.xrevrange(key, count=1)
+                    last = newest[0][0].decode() if newest else "0-0"
                 await self.hub.add(key, queue)
+                history, newest_id = await self._since(key, last)
             except (TimeoutError, redis.RedisError, OSError):
                 await _error(send, 503, "service_unavailable", "Redis is unavailable.",
                              headers=[("retry-after", "5"), *cors])  # fmt: skip
@@ -229,21 +245,17 @@ class StreamApp:
                 ],
             })  # fmt: skip
             started = True
-            last = last_event_id
             head = f"retry: {_RETRY_MS}\n".encode()
-            if last:
-                chunk, last = await self._since(key, last)
-                head += chunk
-            else:
-                newest = await self.redis.xrevrange(key, count=1)
-                last = newest[0][0].decode() if newest else "0-0"
+            if not last_event_id:
                 head += f"id: {last}\n\n".encode()
-            await send({"type": "http.response.body", "body": head, "more_body": True})
+            last = newest_id
+            await send({"type": "http.response.body", "body": head + history, "more_body": True})
             heartbeat = self.settings.INBOX_STREAM_HEARTBEAT_SECONDS
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), heartbeat)
                 except TimeoutError:
+                    await self.redis.set(presence, b"1", ex=ttl)
                     await send({"type": "http.response.body", "body": b": ping\n\n",
                                 "more_body": True})  # fmt: skip
                     continue

@@ -7,9 +7,10 @@ INBOX_STREAM_ENABLED = env.bool("INBOX_STREAM_ENABLED", default=True)
 INBOX_STREAM_REDIS_URL = env.str("INBOX_STREAM_REDIS_URL", default=REDIS_URL)
 # A publish that takes longer is given up (logged); the send it follows has committed already.
 INBOX_STREAM_REDIS_TIMEOUT_SECONDS = env.float("INBOX_STREAM_REDIS_TIMEOUT_SECONDS", default=0.5)
-# Events kept per subscriber for reconnecting clients (`Last-Event-ID`), and for how long.
+# Events kept per subscriber for reconnecting clients (`Last-Event-ID`); they are kept only
+# for subscribers whose stream was open within the last INBOX_STREAM_TTL_SECONDS.
 INBOX_STREAM_MAXLEN = env.int("INBOX_STREAM_MAXLEN", default=200)
-INBOX_STREAM_TTL_SECONDS = env.int("INBOX_STREAM_TTL_SECONDS", default=7 * 24 * 3600)
+INBOX_STREAM_TTL_SECONDS = env.int("INBOX_STREAM_TTL_SECONDS", default=3600)
 # The stream process: open streams per process (beyond: 503), heartbeat comments, how long a
 # host's tenant (schema, inbox secret, CORS origins) is cached.
 INBOX_STREAM_MAX_CONNECTIONS = env.int("INBOX_STREAM_MAX_CONNECTIONS", default=10000)

@@ -16,7 +16,8 @@
  * (`X-Subscriber-Hash`); new messages and counts arrive live through
  * `GET /api/v1/inbox/{id}/stream` (Server-Sent Events). EventSource reconnects by itself with
  * `Last-Event-ID`; when the server refuses a reconnect (restart, 503) the element opens a new
- * stream after a growing delay, resuming from the last event it saw.
+ * stream after a growing delay, resuming from the last event it saw. After any reconnect it
+ * also reads the list and counts again, so nothing is missed however long it was away.
  *
  * Events: `clarion-inbox:message` (detail: the message) and `clarion-inbox:count`
  * (detail: {unread, unseen}) bubble out of the element.
@@ -107,6 +108,7 @@
       if (!this.subscriberId || !this.subscriberHash) return;
       this.messages.clear();
       this.lastEventId = "";
+      this.streamed = false;
       this.load();
       this.listen();
     }
@@ -153,7 +155,13 @@
       const source = new EventSource(url);
       this.source = source;
       const remember = (event) => { if (event.lastEventId) this.lastEventId = event.lastEventId; };
-      source.addEventListener("open", () => { this.retryDelay = 1000; });
+      source.addEventListener("open", () => {
+        this.retryDelay = 1000;
+        // After a reconnect the stream replays what it kept; the REST API has everything
+        // (a long absence, a restarted Redis), so the list and counts are read again too.
+        if (this.streamed) this.load();
+        this.streamed = true;
+      });
       source.addEventListener("message", (event) => {
         remember(event);
         const message = JSON.parse(event.data);

@@ -272,3 +272,32 @@ def test_a_redis_that_is_down_costs_the_live_event_not_the_caller(settings, capl
     assert sent == 0
     assert time.monotonic() - started < 2
     assert "inbox stream publish failed" in caplog.text
+
+
+def test_history_is_kept_only_for_subscribers_seen_on_a_stream(live, stream_server, unique):
+    # given: one subscriber with a stream open once, another never
+    import redis
+    from django.conf import settings
+
+    from notifications.inbox_events import stream_key
+
+    schema = connection.schema_name
+    seen, unseen = f"seen-{unique}", f"unseen-{unique}"
+
+    async def visit():
+        stream = await _open(stream_server, live, seen)
+        await stream.next(5, with_bare_ids=True)
+        stream.close()
+
+    asyncio.run(visit())
+
+    # when: an event for each
+    inbox_events_publish(
+        schema=schema,
+        events=[(sid, EVENT_MESSAGE, {"id": 1, "body": sid}) for sid in (seen, unseen)],
+    )
+
+    # then: only the subscriber who was watching has a Redis Stream (for a later resume)
+    client = redis.Redis.from_url(settings.INBOX_STREAM_REDIS_URL)
+    assert client.xlen(stream_key(schema=schema, subscriber_id=seen)) == 1
+    assert not client.exists(stream_key(schema=schema, subscriber_id=unseen))
