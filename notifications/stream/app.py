@@ -153,7 +153,10 @@ class StreamApp:
         if tenant is None:
             await _error(send, 404, "not_found", "No tenant is served at this host.", headers=cors)
             return
-        subscriber_id = unquote(match["subscriber_id"]).strip()
+        # As the REST inbox: the hash is of the id as the URL gives it, the id looked up
+        # without surrounding spaces.
+        named = unquote(match["subscriber_id"])
+        subscriber_id = named.strip()
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         provided = headers.get("x-subscriber-hash") or (query.get("hash") or [""])[-1]
         if not provided:
@@ -162,7 +165,7 @@ class StreamApp:
                          headers=[("www-authenticate", "SubscriberHash"), *cors])  # fmt: skip
             return
         if not subscriber_hash_valid(
-            secret=tenant.inbox_secret, subscriber_id=subscriber_id, provided=provided
+            secret=tenant.inbox_secret, subscriber_id=named, provided=provided
         ):
             await _error(send, 401, "authentication_failed", "The subscriber hash is invalid.",
                          headers=[("www-authenticate", "SubscriberHash"), *cors])  # fmt: skip
