@@ -301,3 +301,22 @@ def test_history_is_kept_only_for_subscribers_seen_on_a_stream(live, stream_serv
     client = redis.Redis.from_url(settings.INBOX_STREAM_REDIS_URL)
     assert client.xlen(stream_key(schema=schema, subscriber_id=seen)) == 1
     assert not client.exists(stream_key(schema=schema, subscriber_id=unseen))
+
+
+def test_an_idle_stream_gets_heartbeat_comments(live, unique):
+    proc, port = start_stream_server(env=worker_env(INBOX_STREAM_HEARTBEAT_SECONDS="0.3"))
+    try:
+
+        async def scenario():
+            stream = await _open(port, live, f"idle-{unique}")
+            await stream.next(5, with_bare_ids=True)
+            lines = [await asyncio.wait_for(stream._line(), 2) for _ in range(4)]
+            stream.close()
+            return lines
+
+        lines = asyncio.run(scenario())
+    finally:
+        stop_process(proc)
+
+    # then: ": ping" comment blocks (ignored by EventSource), nothing else
+    assert lines == [": ping", "", ": ping", ""]
