@@ -44,3 +44,4 @@ bench: $(STAMP)
 	$(PY) bench/fanout_inapp.py
 	$(PY) bench/fanout_email.py
 	$(PY) bench/trigger_api.py
+	$(PY) bench/inbox_streams.py

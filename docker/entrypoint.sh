@@ -4,6 +4,7 @@
 #   web                          gunicorn (docker/gunicorn.conf.py); extra args go to gunicorn
 #   worker <queues> [concurrency] Celery worker for a comma-separated list of queues
 #   beat                         Celery beat with the database scheduler (run exactly one)
+#   stream                       the real-time inbox (uvicorn, Server-Sent Events) on STREAM_PORT
 #   migrate                      migrate_schemas: the public schema, then every tenant schema
 #   manage <args...>             python manage.py <args...>
 #   anything else                executed as is (e.g. `bash`)
@@ -82,6 +83,10 @@ case "${role}" in
             shift
         fi
         exec celery "${args[@]}" "$@"
+        ;;
+    stream)
+        wait_for_database
+        exec python -m notifications.stream --host 0.0.0.0 --port "${STREAM_PORT:-8001}" "$@"
         ;;
     beat)
         exec celery -A platform_core beat \

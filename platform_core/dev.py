@@ -1,9 +1,9 @@
 """Runs Clarion on one machine: `python -m platform_core.dev demo|test|services|stop|clean-data`.
 
 `demo` starts the embedded servers (when DATABASE_URL / REDIS_URL are unset), migrates,
-sets up the demo tenant, then runs a mail sink, web, gRPC, one Celery worker per queue and beat
-under supervisord (platform_core.processes), which restarts whatever dies, until Ctrl-C or
-SIGTERM; then it stops every one of them and the embedded servers it started.
+sets up the demo tenant, then runs a mail sink, web, gRPC, the inbox stream, one Celery worker
+per queue and beat under supervisord (platform_core.processes), which restarts whatever dies,
+until Ctrl-C or SIGTERM; then it stops every one of them and the embedded servers it started.
 `test` starts the same servers and runs the test suite against them.
 """
 
@@ -28,6 +28,7 @@ from platform_core.processes import (
     grpc_program,
     mail_sink_program,
     stop_left_behind,
+    stream_program,
     web_program,
     worker_programs,
 )
@@ -177,9 +178,11 @@ def demo() -> int:
     port = int(os.environ.get("PORT", "8000"))
     smtp_port = int(os.environ.get("DEMO_SMTP_PORT", "1025"))
     grpc_port = int(os.environ.get("GRPC_PORT", "50051"))
+    stream_port = int(os.environ.get("STREAM_PORT", "8001"))
     problems = _port_problems(
         {
             "PORT": (port, "the web server"),
+            "STREAM_PORT": (stream_port, "the inbox stream"),
             "DEMO_SMTP_PORT": (smtp_port, "the mail sink"),
             "GRPC_PORT": (grpc_port, "the gRPC server"),
         }
@@ -209,13 +212,24 @@ def demo() -> int:
         # The demo's mail sink listens on 127.0.0.1.
         env.setdefault("CLARION_ALLOW_PRIVATE_DESTINATIONS", "true")
         env.setdefault("CLARION_TENANT_BASE_URL", f"http://{{host}}:{port}")
+        # /demo/inbox/ (on PORT) shows the widget, whose stream is on STREAM_PORT: another
+        # origin, allowed like any front end's.
+        env["CLARION_DEMO_PAGES"] = "true"
+        env["STREAM_PORT"] = str(stream_port)
+        origins = [o for o in env.get("CLARION_INBOX_CORS_ORIGINS", "").split(",") if o]
+        env["CLARION_INBOX_CORS_ORIGINS"] = ",".join([*origins, f"http://demo.localhost:{port}"])
 
         _say("migrating the shared and tenant schemas ...")
         _manage("migrate_schemas", "--noinput", env={**env, "LOG_LEVEL": "WARNING"}, capture=True)
         banner = _manage("demo_setup", env=env, capture=True)
         manager = ProcessManager(
             programs=demo_programs(
-                port=port, smtp_port=smtp_port, mailbox=mailbox, data=data, grpc_port=grpc_port
+                port=port,
+                stream_port=stream_port,
+                smtp_port=smtp_port,
+                mailbox=mailbox,
+                data=data,
+                grpc_port=grpc_port,
             ),
             env=env,
             run_dir=data / "run",
@@ -230,6 +244,7 @@ def demo() -> int:
             code = 1
             return code
         banner = banner.replace("{PORT}", str(port)).replace("{GRPC_PORT}", str(grpc_port))
+        banner = banner.replace("{STREAM_PORT}", str(stream_port))
         print(banner, flush=True)
         _say(f"logs in {manager.log_dir}; a process that dies is restarted; Ctrl-C stops all")
         report = _Reporter(manager)
@@ -251,13 +266,21 @@ def demo() -> int:
 
 
 def demo_programs(
-    *, port: int, smtp_port: int, mailbox: Path, data: Path, grpc_port: int = 50051
+    *,
+    port: int,
+    stream_port: int,
+    smtp_port: int,
+    mailbox: Path,
+    data: Path,
+    grpc_port: int = 50051,
 ) -> list[Program]:
-    """What `make demo` runs: the mail sink, web, gRPC, one worker per queue and beat."""
+    """What `make demo` runs: the mail sink, web, gRPC, the inbox stream, one worker per queue
+    and beat."""
     return [
         mail_sink_program(port=smtp_port, mailbox=mailbox),
         web_program(port=port),
         grpc_program(port=grpc_port),
+        stream_program(port=stream_port),
         *worker_programs(),
         beat_program(schedule=data / "celerybeat-schedule"),
     ]

@@ -72,6 +72,13 @@ def grpc_program(*, port: int) -> Program:
     return Program("grpc", argv, stopwaitsecs=15, priority=20, group="platform")
 
 
+def stream_program(*, port: int) -> Program:
+    """The real-time inbox (uvicorn): Server-Sent Events for `/api/v1/inbox/{id}/stream`."""
+    argv = [PYTHON, "-m", "notifications.stream", "--host", "127.0.0.1", "--port", str(port)]
+    # uvicorn closes open streams 3 s into a stop.
+    return Program("stream", argv, stopwaitsecs=10, priority=25, group="platform")
+
+
 def worker_programs(workers: dict[str, int] | None = None) -> list[Program]:
     """One Celery worker per queue, named `<queue>@<host>`."""
     programs = []

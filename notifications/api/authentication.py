@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions
 
+from notifications.inbox_events import subscriber_hash, subscriber_hash_valid
 
-def subscriber_hash(*, secret: str, subscriber_id: str) -> str:
-    """hex(HMAC-SHA256(tenant inbox secret, subscriber_id)) — what a front end sends."""
-    return hmac.new(secret.encode(), subscriber_id.encode(), hashlib.sha256).hexdigest()
+__all__ = ["InboxSubscriber", "SubscriberHashAuthentication", "subscriber_hash"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +31,9 @@ class SubscriberHashAuthentication(authentication.BaseAuthentication):
         subscriber_id = (request.parser_context or {}).get("kwargs", {}).get("subscriber_id")
         if tenant is None or tenant.is_public or not subscriber_id:
             raise exceptions.AuthenticationFailed("The subscriber hash is invalid.")
-        expected = subscriber_hash(secret=tenant.inbox_secret, subscriber_id=subscriber_id)
-        if not hmac.compare_digest(expected, provided.strip().lower()):
+        if not subscriber_hash_valid(
+            secret=tenant.inbox_secret, subscriber_id=subscriber_id, provided=provided
+        ):
             raise exceptions.AuthenticationFailed("The subscriber hash is invalid.")
         return InboxSubscriber(subscriber_id=subscriber_id), None
 

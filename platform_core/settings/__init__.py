@@ -9,4 +9,5 @@ from .grpc import *  # noqa: F403
 from .logging import *  # noqa: F403
 from .notifications import *  # noqa: F403
 from .observability import *  # noqa: F403
+from .stream import *  # noqa: F403
 from .tenants import *  # noqa: F403

@@ -1,5 +1,6 @@
 """URLs of a tenant's host: its admin and the API."""
 
+from django.conf import settings
 from django.urls import include, path
 
 from notifications.api.views.unsubscribe import unsubscribe_page
@@ -20,3 +21,7 @@ urlpatterns = [
     path("", include("notifications.api.urls.tracking")),
     *common_patterns,
 ]
+if settings.CLARION_DEMO_PAGES:
+    from notifications.demo import demo_inbox_page
+
+    urlpatterns.append(path("demo/inbox/", demo_inbox_page, name="demo-inbox"))

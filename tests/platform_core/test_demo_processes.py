@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -40,6 +41,14 @@ def _running(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
+        return False
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
         return False
 
 
@@ -137,6 +146,7 @@ def _demo_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "PORT": str(_free_port()),
             "DEMO_SMTP_PORT": str(_free_port()),
             "GRPC_PORT": str(_free_port()),
+            "STREAM_PORT": str(_free_port()),
             "LOG_LEVEL": "WARNING",
             **extra,
         }
@@ -203,11 +213,23 @@ def test_term_to_a_running_demos_process_group_stops_every_process_it_started(
     test_tenants, demo_tenant_removed, tmp_path
 ):
     # given: a running demo (this suite's database, an embedded Redis of its own)
-    demo = _start_demo(_demo_env(tmp_path, DATABASE_URL=session_database_url()))
+    env = _demo_env(tmp_path, DATABASE_URL=session_database_url())
+    demo = _start_demo(env)
     pids: set[int] = set()
     try:
         output = _Output(demo)
         assert output.wait_for("API key (demo)", timeout=240), "".join(output.lines)
+        # the inbox widget's page, and the stream it points at
+        page = urllib.request.Request(
+            f"http://127.0.0.1:{env['PORT']}/demo/inbox/",
+            headers={"Host": f"demo.localhost:{env['PORT']}"},
+        )
+        with urllib.request.urlopen(page, timeout=10) as response:
+            html = response.read().decode()
+        assert "<clarion-inbox" in html and 'subscriber-id="ada"' in html
+        assert f"http://demo.localhost:{env['STREAM_PORT']}" in html
+        stream_health = f"http://127.0.0.1:{env['STREAM_PORT']}/healthz"
+        wait_until(lambda: _answers(stream_health), timeout=30, what="the inbox stream")
         redis_pid = int((tmp_path / "data" / "redis" / "redis.pid").read_text())
         descendants = psutil.Process(demo.pid).children(recursive=True)
         pids = {demo.pid, redis_pid, *(child.pid for child in descendants)}
@@ -217,6 +239,7 @@ def test_term_to_a_running_demos_process_group_stops_every_process_it_started(
             "aiosmtpd",
             "gunicorn",
             "grpcserver",
+            "notifications.stream",
             "worker -Q low",
             "beat",
         ):
@@ -241,7 +264,7 @@ def test_term_to_a_running_demos_process_group_stops_every_process_it_started(
         _kill_leftovers(pids)
 
 
-@pytest.mark.parametrize("variable", ["DEMO_SMTP_PORT", "PORT", "GRPC_PORT"])
+@pytest.mark.parametrize("variable", ["DEMO_SMTP_PORT", "PORT", "GRPC_PORT", "STREAM_PORT"])
 def test_a_taken_port_is_named_with_the_variable_that_changes_it(variable, tmp_path):
     # given: something already listening on the port
     with socket.socket() as taken:

@@ -2,16 +2,24 @@
 
 A whole batch is claimed (row locks), rendered and written as inbox messages with its history
 in one transaction: a redelivered message or a sweeper re-dispatch finds nothing left to send.
+Once it commits, the new messages and their recipients' counts go to the real-time inbox
+(`inbox_live`) in one Redis pipeline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from notifications.inbox_events import EVENT_MESSAGE
 from notifications.models import Channel, DeliveryStatus, InboxMessage, Subscriber
+from notifications.pipeline.inbox_live import (
+    inbox_events_on_commit,
+    inbox_message_payload,
+)
 from notifications.pipeline.sending.prepare import BatchPreparer
 from notifications.pipeline.state import deliveries_finish_locked, deliveries_lock_queued
 from notifications.rendering import RenderError, subscriber_context_from_row
@@ -38,6 +46,28 @@ def _copy_inbox(rows: list[tuple]) -> None:
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+
+def _live_events(rows: list[tuple]) -> None:
+    """The batch's messages (with the ids COPY does not return) and counts, after commit."""
+    if not rows or not settings.INBOX_STREAM_ENABLED:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT m.delivery_id, m.id, s.subscriber_id FROM {InboxMessage._meta.db_table} m "
+            f"JOIN {Subscriber._meta.db_table} s ON s.id = m.subscriber_id "
+            f"WHERE m.delivery_id = ANY(%s)",
+            [[row[1] for row in rows]],
+        )
+        written = {delivery_id: (pk, sid) for delivery_id, pk, sid in cursor.fetchall()}
+    events = []
+    for _, delivery_id, _, title, body, cta_url, created_at in rows:
+        pk, subscriber_id = written[delivery_id]
+        payload = inbox_message_payload(
+            pk=pk, title=title, body=body, cta_url=cta_url, created_at=created_at
+        )
+        events.append((subscriber_id, EVENT_MESSAGE, payload))
+    inbox_events_on_commit(events, counts_for=[row[0] for row in rows])
 
 
 def send_in_app(delivery_ids: Sequence[int]) -> dict:
@@ -82,6 +112,7 @@ def send_in_app(delivery_ids: Sequence[int]) -> dict:
             )  # fmt: skip
             sent.append((pk, variant))
         _copy_inbox(inbox)
+        _live_events(inbox)
         deliveries_finish_locked(provider=PROVIDER, sent=sent, dead=dead, skipped=skipped)
     return {
         DeliveryStatus.SENT: len(sent),
