@@ -127,17 +127,20 @@ class AmqpConsumer:
     def _handle(self, raw, producer: Producer) -> None:
         properties = raw.properties or {}
         stable_id = properties.get("message_id")
-        message = Message(body=raw.body, stable_id=stable_id, source=self.queue.name)
+        body = raw.body
+        if isinstance(body, str):  # py-amqp decodes bodies that name a content_encoding
+            body = body.encode(raw.content_encoding or "utf-8", "surrogateescape")
+        message = Message(body=body, stable_id=stable_id, source=self.queue.name)
         outcome, error = handle(self.handler, message, self.stopper, self.counts)
         if outcome is Outcome.ACCEPTED:
             raw.ack()
             self.counts.accepted += 1
         elif outcome is Outcome.REJECTED:
-            self._dead_letter(raw, producer, error)
+            self._dead_letter(raw, body, producer, error)
             raw.ack()
             self.counts.rejected += 1
 
-    def _dead_letter(self, raw, producer: Producer, error: dict) -> None:
+    def _dead_letter(self, raw, body: bytes, producer: Producer, error: dict) -> None:
         logger.warning(
             "message dead-lettered",
             extra={
@@ -158,7 +161,7 @@ class AmqpConsumer:
         properties = raw.properties or {}
         extra = {"message_id": properties["message_id"]} if properties.get("message_id") else {}
         producer.publish(
-            raw.body,
+            body,
             exchange=DEFAULT_EXCHANGE,
             routing_key=self.dead_letter.name,
             headers=headers,
