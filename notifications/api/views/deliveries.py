@@ -46,6 +46,7 @@ from notifications.selectors.deliveries import (
     notification_list,
     notification_stats,
 )
+from platform_core.broker import queue_depths
 from platform_core.errors import ApplicationError, ErrorKind
 
 ERROR = OpenApiResponse(description="Error envelope `{error: {code, message, fields?}}`.")
@@ -342,7 +343,7 @@ def _broker_backlog() -> dict[str, int | None]:
     from platform_core.celery import app
 
     try:
-        with app.connection_for_read() as conn, conn.channel() as channel:
-            return {name: channel.client.llen(name) for name in settings.CELERY_QUEUE_NAMES}
+        with app.connection_for_read() as conn:
+            return queue_depths(conn, settings.CELERY_QUEUE_NAMES)
     except Exception:  # noqa: BLE001 - the broker being down must not break the stats
         return {}
