@@ -211,3 +211,53 @@ def test_sigterm_finishes_the_current_message_acknowledges_it_and_exits_0(live, 
     group = client.xinfo_groups(stream)[0]
     assert group["last-delivered-id"].decode() == client.xrange(stream)[0][0].decode()
     assert "stopped: 1 accepted" in consumer_log(name)
+
+
+def test_a_message_whose_transaction_id_is_in_flight_elsewhere_waits_and_is_accepted_once(
+    live, unique, streams
+):
+    import psycopg
+
+    from notifications.services.trigger import _lock_id
+    from platform_core import embedded
+    from tests.conftest import session_database_url
+
+    # given: another writer holds the idempotency lock of the message's transaction_id
+    client, stream = streams
+    event = make_workflow(unique, [])
+    first = message(live.tenant.slug, event, "busy")
+    name = f"busy-{unique}"
+    with psycopg.connect(embedded._libpq(session_database_url())) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_id(first["transaction_id"])])
+        client.xadd(stream, {"body": json.dumps(first)})
+        client.xadd(stream, {"body": json.dumps(message(live.tenant.slug, event, "after"))})
+        proc = start_consumer(source_url(settings.REDIS_URL, stream), name)
+        try:
+            # when: the consumer meets it, it retries in place (nothing behind it overtakes)
+            wait_until(
+                lambda: running(proc, name) and "retrying" in consumer_log(name),
+                timeout=60,
+                what="a retry",
+            )
+            assert committed(event) == 0
+            assert pending(client, stream) >= 1
+        except BaseException:
+            stop_process(proc)
+            raise
+        other.rollback()  # the other writer is done
+    try:
+        # then: once the lock is free it is accepted, then the next one, and nothing is lost
+        wait_until(
+            lambda: running(proc, name) and committed(event) == 2 and pending(client, stream) == 0,
+            timeout=60,
+            what="both accepted",
+        )
+    finally:
+        stop_process(proc)
+    assert client.xlen(f"{stream}.dead") == 0
+    first_tx, second_tx = (
+        Notification.objects.filter(event=event)
+        .order_by("created_at")
+        .values_list("transaction_id", flat=True)
+    )
+    assert (first_tx, second_tx) == (f"{event}-busy", f"{event}-after")
