@@ -121,7 +121,9 @@ class AmqpConsumer:
                 try:
                     conn.drain_events(timeout=self.poll_seconds)
                 except TimeoutError:
-                    conn.heartbeat_check()
+                    pass
+                # Sends a heartbeat when one is due (rate-limited by kombu).
+                conn.heartbeat_check()
         channel.close()
 
     def _handle(self, raw, producer: Producer) -> None:

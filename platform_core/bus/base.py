@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 logger = logging.getLogger("platform_core.bus")
 
@@ -69,7 +69,6 @@ class Counts:
     rejected: int = 0
     retried: int = 0
     reclaimed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         return (
