@@ -38,30 +38,31 @@ logger = logging.getLogger(__name__)
 TENANT_FIELD = "tenant"
 # Tenants are looked up once per consumer for this long, not per message.
 TENANT_CACHE_SECONDS = 30
-_tenants: dict[str, tuple[float, Tenant | None]] = {}
+_tenants: dict[str, tuple[float, Tenant]] = {}
 _KEY_MAX = Notification._meta.get_field("transaction_id").max_length
 
 
 def _tenant(slug: str) -> Tenant:
+    """The active tenant `slug`; found ones are cached, a miss is looked up again next time
+    (a tenant created a moment ago is not refused for the cache's sake)."""
     now = time.monotonic()
     cached = _tenants.get(slug)
-    if cached is None or cached[0] < now:
-        try:
-            tenant = tenant_get_by_slug(slug=slug)
-        except Tenant.DoesNotExist:
-            tenant = None
-        if tenant is not None and not tenant.is_active:
-            tenant = None
-        cached = (now + TENANT_CACHE_SECONDS, tenant)
-        _tenants[slug] = cached
-    if cached[1] is None:
+    if cached is not None and cached[0] >= now:
+        return cached[1]
+    try:
+        tenant = tenant_get_by_slug(slug=slug)
+    except Tenant.DoesNotExist:
+        tenant = None
+    if tenant is None or not tenant.is_active:
+        _tenants.pop(slug, None)
         raise ApplicationError(
             "unknown_tenant",
             f"No active tenant '{slug}'.",
             kind=ErrorKind.NOT_FOUND,
             fields={TENANT_FIELD: ["No active tenant with this slug."]},
         )
-    return cached[1]
+    _tenants[slug] = (now + TENANT_CACHE_SECONDS, tenant)
+    return tenant
 
 
 def _transport_key(message: Message) -> str | None:
