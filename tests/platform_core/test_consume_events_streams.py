@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 
 import pytest
@@ -110,7 +111,8 @@ def test_a_consumer_sigkilled_midway_loses_nothing_and_a_second_one_commits_each
     log = consumer_log(f"c2-{unique}")
     if left_pending:
         # what the killed consumer had read but not acknowledged was reclaimed
-        assert "0 reclaimed" not in log, log[-2000:]
+        reclaimed = re.search(r"(\d+) reclaimed", log)
+        assert reclaimed and int(reclaimed.group(1)) >= left_pending, log[-2000:]
 
 
 def test_invalid_messages_are_dead_lettered_with_their_error_and_consumption_goes_on(
