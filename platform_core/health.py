@@ -11,6 +11,7 @@ from django.http import HttpResponse, JsonResponse
 from kombu import Connection as BrokerConnection
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from platform_core.broker import queue_depths
 from platform_core.observability import metrics_payload
 
 CHECK_TIMEOUT_SECONDS = 2
@@ -71,10 +72,7 @@ def _check_broker():
         broker.ensure_connection(
             max_retries=1, interval_start=0, interval_step=0, timeout=CHECK_TIMEOUT_SECONDS
         )
-        backlog = {}
-        with broker.channel() as channel:
-            for name in settings.CELERY_QUEUE_NAMES:
-                backlog[name] = channel.client.llen(name) if hasattr(channel, "client") else None
+        backlog = queue_depths(broker, settings.CELERY_QUEUE_NAMES)
     limit = settings.READYZ_MAX_QUEUE_BACKLOG
     over = [name for name, size in backlog.items() if limit and size and size > limit]
     if over:

@@ -126,11 +126,12 @@ def broker_backlog() -> dict[str, int | None]:
     """Messages waiting in each broker queue (all tenants); empty when the broker is down."""
     from django.conf import settings
 
+    from platform_core.broker import queue_depths
     from platform_core.celery import app
 
     try:
-        with app.connection_for_read() as conn, conn.channel() as channel:
-            return {name: channel.client.llen(name) for name in settings.CELERY_QUEUE_NAMES}
+        with app.connection_for_read() as conn:
+            return queue_depths(conn, settings.CELERY_QUEUE_NAMES)
     except Exception:  # noqa: BLE001 - the broker being down must not break the stats
         return {}
 

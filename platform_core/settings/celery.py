@@ -1,4 +1,7 @@
-"""Celery: Redis broker, priority queues, JSON only, the tenant in every task."""
+"""Celery: a Redis (default) or RabbitMQ broker, priority queues, JSON only, the tenant in
+every task."""
+
+from urllib.parse import urlsplit
 
 from kombu import Queue
 
@@ -7,13 +10,24 @@ from .env import REDIS_URL, celery_broker_url, env
 CELERY_BROKER_URL = celery_broker_url(env.str("CELERY_BROKER_URL", default=REDIS_URL))
 CELERY_RESULT_BACKEND = celery_broker_url(env.str("CELERY_RESULT_BACKEND", default=REDIS_URL))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Unacked messages come back after this long; nothing is scheduled with a broker ETA,
-    # so it only bounds how late a lost worker's task is redelivered.
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
-    "socket_connect_timeout": 2,
-    "socket_timeout": 10,
-}
+# `amqp://…` puts every queue on RabbitMQ; Redis stays the result, lock and limits store.
+CELERY_BROKER_IS_AMQP = urlsplit(CELERY_BROKER_URL).scheme in ("amqp", "amqps", "pyamqp")
+if CELERY_BROKER_IS_AMQP:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A publish returns once RabbitMQ has the message (publisher confirms), so an
+        # enqueue that returned was not lost in the socket buffer.
+        "confirm_publish": True,
+        "read_timeout": 10,
+        "write_timeout": 10,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Unacked messages come back after this long; nothing is scheduled with a broker
+        # ETA, so it only bounds how late a lost worker's task is redelivered.
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+    }
 # A publish (enqueue on commit, in a request) fails fast when the broker is down: what it
 # announces is committed, and the sweeper re-dispatches it. At worst about two connection
 # attempts of `socket_connect_timeout` each, instead of Celery's three retries after the
@@ -28,8 +42,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"socket_connect_timeout": 5, "socket_timeout": 10}
 
 # One queue per priority, each consumed by its own workers; `system` carries the sweepers.
+# Priorities are separate queues, never message priorities inside one queue, so neither
+# broker needs priority support (no `x-max-priority` on RabbitMQ). Durable on RabbitMQ.
 CELERY_QUEUE_NAMES = ("critical", "high", "normal", "low", "system")
-CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in CELERY_QUEUE_NAMES]
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name, durable=True) for name in CELERY_QUEUE_NAMES]
 CELERY_TASK_DEFAULT_QUEUE = "normal"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "normal"
 
