@@ -250,3 +250,57 @@ def test_an_operator_adds_an_smtp_integration_and_sends_a_test(logged_in, smtp_s
     assert message["To"] == "ops@example.com"
     assert "Test sent to ops@example.com" in page.inner_text(".messagelist")
     assert page.problems == []
+
+
+def add_variant_deliveries(unique: str, key: str, variant: str, statuses: dict[str, int]) -> None:
+    """Deliveries of template `key`'s `variant` that reached each of `statuses`."""
+    notification = Notification.objects.create(
+        event=f"ab.{unique}",
+        priority="normal",
+        transaction_id=f"ab-{unique}-{variant}",
+        request_hash="h",
+    )
+    Delivery.objects.bulk_create(
+        Delivery(
+            notification=notification,
+            step_index=0,
+            channel="email",
+            priority="normal",
+            status=status,
+            template_key=key,
+            variant=variant,
+        )
+        for status, n in statuses.items()
+        for _ in range(n)
+    )
+
+
+def test_a_marketer_sees_which_variant_wins_as_a_chart(logged_in, unique):
+    page = logged_in
+    key = f"ab-{unique}"
+    template = Template.objects.create(
+        key=key, channel="email", subject="Hi", body="<p>Hi {{ subscriber.first_name }}</p>"
+    )
+    for name in ("control", "bold"):
+        template.variants.create(name=name, subject=name, body=f"<p>{name}</p>")
+    # given: control clicked by 20 of 400, bold by 60 of 400 (p far below 0.05)
+    add_variant_deliveries(unique, key, "control", {"sent": 380, "clicked": 20})
+    add_variant_deliveries(unique, key, "bold", {"sent": 340, "clicked": 60})
+
+    # when the template's page is opened
+    page.goto(f"/admin/notifications/template/{template.pk}/change/")
+    chart = page.locator("svg.ab-chart")
+    chart.scroll_into_view_if_needed()
+    page.steps.shot("a/b results")
+
+    # then: one bar per variant, bold's the longer, and bold named the winner
+    bars = chart.locator("rect")
+    assert bars.count() == 2
+    widths = [float(bars.nth(i).get_attribute("width")) for i in range(2)]
+    labels = [chart.locator("text").nth(i * 2).text_content() for i in range(2)]
+    by_name = dict(zip(labels, widths, strict=True))
+    assert by_name["bold"] > 2.5 * by_name["control"] > 0
+    assert chart.bounding_box()["width"] > 100
+    assert "Winner: bold" in page.inner_text(".ab-results + p")
+    assert {"15.0%", "5.0%"} <= set(chart.locator("text").all_text_contents())
+    assert page.problems == []
