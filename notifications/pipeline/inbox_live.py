@@ -96,6 +96,26 @@ def inbox_counts_by_subscriber(
     return counts, max((row[4] for row in rows), default=0)
 
 
+def inbox_watchers(subscriber_ids: Iterable[str]) -> set[str]:
+    """The subscribers among these with a stream open lately (their presence key is set): one
+    MGET. Only they get live events; the others see their inbox when they next open it. Empty
+    when Redis fails (logged), like a failed publish."""
+    ids = sorted(set(subscriber_ids))
+    if not ids or not settings.INBOX_STREAM_ENABLED:
+        return set()
+    schema = connection.schema_name
+    try:
+        client, _ = _script()
+        present = client.mget([presence_key(schema=schema, subscriber_id=i) for i in ids])
+    except redis.RedisError as exc:
+        logger.warning(
+            "inbox stream presence not read; live inboxes miss this batch until they reload",
+            extra={"schema": schema, "error_class": type(exc).__name__},
+        )
+        return set()
+    return {i for i, value in zip(ids, present, strict=True) if value is not None}
+
+
 def inbox_events_on_commit(events: list[Event], *, counts_for: Iterable[int] = ()) -> None:
     """Once the current transaction commits, publish `events`, then a `count` event for each
     subscriber (by pk) in `counts_for`, read then."""

@@ -19,6 +19,7 @@ from notifications.models import Channel, DeliveryStatus, InboxMessage, Subscrib
 from notifications.pipeline.inbox_live import (
     inbox_events_on_commit,
     inbox_message_payload,
+    inbox_watchers,
 )
 from notifications.pipeline.sending.prepare import BatchPreparer
 from notifications.pipeline.state import deliveries_finish_locked, deliveries_lock_queued
@@ -49,24 +50,35 @@ def _copy_inbox(rows: list[tuple]) -> None:
 
 
 def _live_events(rows: list[tuple]) -> None:
-    """The batch's messages (with the ids COPY does not return) and counts, after commit."""
+    """The batch's messages (with the ids COPY does not return) and counts, after commit, for
+    the recipients with a stream open: a fan-out to many, few of them watching, costs one
+    query and one Redis round trip per batch."""
     if not rows or not settings.INBOX_STREAM_ENABLED:
+        return
+    subscribers = Subscriber._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, subscriber_id FROM {subscribers} WHERE id = ANY(%s)",
+            [sorted({row[0] for row in rows})],
+        )
+        ids = dict(cursor.fetchall())
+    watching = inbox_watchers(ids.values())
+    rows = [row for row in rows if ids.get(row[0]) in watching]
+    if not rows:
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT m.delivery_id, m.id, s.subscriber_id FROM {InboxMessage._meta.db_table} m "
-            f"JOIN {Subscriber._meta.db_table} s ON s.id = m.subscriber_id "
-            f"WHERE m.delivery_id = ANY(%s)",
+            f"SELECT delivery_id, id FROM {InboxMessage._meta.db_table} "
+            f"WHERE delivery_id = ANY(%s)",
             [[row[1] for row in rows]],
         )
-        written = {delivery_id: (pk, sid) for delivery_id, pk, sid in cursor.fetchall()}
+        written = dict(cursor.fetchall())
     events = []
-    for _, delivery_id, _, title, body, cta_url, created_at in rows:
-        pk, subscriber_id = written[delivery_id]
+    for subscriber_pk, delivery_id, _, title, body, cta_url, created_at in rows:
         payload = inbox_message_payload(
-            pk=pk, title=title, body=body, cta_url=cta_url, created_at=created_at
+            pk=written[delivery_id], title=title, body=body, cta_url=cta_url, created_at=created_at
         )
-        events.append((subscriber_id, EVENT_MESSAGE, payload))
+        events.append((ids[subscriber_pk], EVENT_MESSAGE, payload))
     inbox_events_on_commit(events, counts_for=[row[0] for row in rows])
 
 
