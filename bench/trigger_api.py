@@ -94,7 +94,9 @@ def main() -> None:
         try:
             if kind == "clarion":
                 argv = gunicorn("platform_core.wsgi", args.port, args)
-                processes.start("web", argv, LOG_LEVEL="WARNING")
+                # Rate limits off: a run sends far more than a key's default budget.
+                limits = "events=off,config=off,read=off,inbox=off"
+                processes.start("web", argv, LOG_LEVEL="WARNING", API_RATE_LIMITS=limits)
                 wait_for_http(args.port, "/healthz")
             else:
                 argv = gunicorn("peer.wsgi", args.port, args, chdir="bench")
