@@ -16,7 +16,10 @@ from django.core.exceptions import ValidationError
 from connectors.base import ConfigError, ConnectorError, Recipient, RenderedMessage, SendResult
 from connectors.registry import UnknownProvider, build_connector, get_connector_class
 from notifications.models import Channel, Integration, Subscriber, Template
-from notifications.pipeline.sending.providers import integrations_in_failover_order
+from notifications.pipeline.sending.providers import (
+    integrations_in_failover_order,
+    subscriber_recipient,
+)
 from notifications.rendering import RenderError, render_message, subscriber_context
 from notifications.services.subscribers import normalize_phone
 from platform_core.errors import ApplicationError, ErrorKind, validation_error
@@ -37,16 +40,7 @@ def test_recipient(*, channel: str, to: str, credentials_key: str | None) -> Rec
         raise validation_error({"to": ["Enter a subscriber id or an address."]})
     subscriber = Subscriber.objects.filter(subscriber_id=to).first()
     if subscriber is not None:
-        credentials = {}
-        if credentials_key:
-            credentials = (subscriber.credentials or {}).get(credentials_key) or {}
-        return Recipient(
-            subscriber_id=subscriber.subscriber_id,
-            email=subscriber.email,
-            phone=subscriber.phone,
-            locale=subscriber.locale,
-            credentials=credentials,
-        )
+        return subscriber_recipient(subscriber, credentials_key=credentials_key)
     if channel == Channel.EMAIL and "@" in to:
         return Recipient(subscriber_id="", email=to)
     if channel == Channel.SMS:

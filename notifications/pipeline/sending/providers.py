@@ -113,10 +113,14 @@ def integrations_in_failover_order(*, channel: str) -> list[Integration]:
 
 
 def _recipient(delivery: Delivery, connector: Connector) -> Recipient:
-    subscriber = delivery.subscriber
+    return subscriber_recipient(delivery.subscriber, credentials_key=connector.credentials_key)
+
+
+def subscriber_recipient(subscriber, *, credentials_key: str | None) -> Recipient:
+    """Where a connector sends to a subscriber (its device credentials under `credentials_key`)."""
     credentials = {}
-    if connector.credentials_key:
-        credentials = (subscriber.credentials or {}).get(connector.credentials_key) or {}
+    if credentials_key:
+        credentials = (subscriber.credentials or {}).get(credentials_key) or {}
     return Recipient(
         subscriber_id=subscriber.subscriber_id,
         email=subscriber.email,
