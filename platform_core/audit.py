@@ -15,6 +15,14 @@ import pghistory
 from django.contrib.auth.models import AbstractBaseUser
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Requests that never change configuration: an open audit context costs every statement
+# pghistory's context prefix, and these are the hot path.
+_NOT_CONFIGURATION = (
+    "/api/v1/events/trigger",
+    "/api/v1/events/bulk",
+    "/api/v1/events/broadcast",
+    "/api/v1/inbox/",
+)
 
 
 def audit_actor(actor: str) -> None:
@@ -41,7 +49,7 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method in _SAFE_METHODS:
+        if request.method in _SAFE_METHODS or request.path.startswith(_NOT_CONFIGURATION):
             return self.get_response(request)
         user = getattr(request, "user", None)
         actor = admin_actor(user) if user is not None and user.is_authenticated else None
