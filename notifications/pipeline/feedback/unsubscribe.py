@@ -53,17 +53,19 @@ def unsubscribe_token_read(token: str) -> UnsubscribeTarget | None:
     return UnsubscribeTarget(*value)
 
 
-def unsubscribe_url(token: str) -> str:
+def unsubscribe_url(token: str, *, base_url: str | None = None) -> str:
     """The URL of the one-click page for `token`, on the tenant's primary host."""
-    return f"{tenant_base_url()}{UNSUBSCRIBE_PATH}{token}"
+    return f"{base_url or tenant_base_url()}{UNSUBSCRIBE_PATH}{token}"
 
 
-def unsubscribe_headers(*, subscriber_id: str, workflow_key: str, channel: str) -> dict[str, str]:
-    """The List-Unsubscribe headers of one email."""
+def unsubscribe_headers(
+    *, subscriber_id: str, workflow_key: str, channel: str, base_url: str | None = None
+) -> dict[str, str]:
+    """The List-Unsubscribe headers of one email (`base_url`: the tenant's, if known)."""
     token = unsubscribe_token(
         subscriber_id=subscriber_id, workflow_key=workflow_key, channel=channel
     )
-    links = [f"<{unsubscribe_url(token)}>"]
+    links = [f"<{unsubscribe_url(token, base_url=base_url)}>"]
     if settings.UNSUBSCRIBE_MAILTO:
         subject = quote(f"unsubscribe {token}")
         links.append(f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject={subject}>")

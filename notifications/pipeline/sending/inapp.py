@@ -49,19 +49,12 @@ def _copy_inbox(rows: list[tuple]) -> None:
                 copy.write_row(row)
 
 
-def _live_events(rows: list[tuple]) -> None:
+def _live_events(rows: list[tuple], ids: dict[int, str]) -> None:
     """The batch's messages (with the ids COPY does not return) and counts, after commit, for
-    the recipients with a stream open: a fan-out to many, few of them watching, costs one
-    query and one Redis round trip per batch."""
+    the recipients with a stream open (`ids`: subscriber pk → subscriber id): a fan-out to
+    many, few of them watching, costs one Redis round trip per batch."""
     if not rows or not settings.INBOX_STREAM_ENABLED:
         return
-    subscribers = Subscriber._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, subscriber_id FROM {subscribers} WHERE id = ANY(%s)",
-            [sorted({row[0] for row in rows})],
-        )
-        ids = dict(cursor.fetchall())
     watching = inbox_watchers(ids.values())
     rows = [row for row in rows if ids.get(row[0]) in watching]
     if not rows:
@@ -92,6 +85,7 @@ def send_in_app(delivery_ids: Sequence[int]) -> dict:
         batch = BatchPreparer(delivery_ids=[row[0] for row in claimed], channel=Channel.IN_APP)
         batch.load_notifications({row[1] for row in claimed})
         inbox, sent, dead, skipped, ready = [], [], [], [], []
+        subscriber_ids: dict[int, str] = {}
         for row in claimed:
             reason = batch.skip_reason(delivery_id=row[0], subscriber_pk=row[2])
             if reason:
@@ -122,9 +116,10 @@ def send_in_app(delivery_ids: Sequence[int]) -> dict:
                 (subscriber_pk, pk, notification_id, message.subject, message.body,
                  message.cta_url, now)
             )  # fmt: skip
+            subscriber_ids[subscriber_pk] = person[0]
             sent.append((pk, variant))
         _copy_inbox(inbox)
-        _live_events(inbox)
+        _live_events(inbox, subscriber_ids)
         deliveries_finish_locked(provider=PROVIDER, sent=sent, dead=dead, skipped=skipped)
     return {
         DeliveryStatus.SENT: len(sent),

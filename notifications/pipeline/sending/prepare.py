@@ -75,6 +75,16 @@ def unmet_conditions(delivery_ids: Sequence[int]) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
+@dataclass(frozen=True)
+class WorkflowFlags:
+    """What a send reads of its workflow besides its version: links and unsubscribe."""
+
+    key: str
+    critical: bool
+    track_clicks: bool
+    track_opens: bool
+
+
 @dataclass
 class BatchPreparer:
     """Prepares the deliveries of one send batch (one channel)."""
@@ -88,10 +98,9 @@ class BatchPreparer:
     _unmet: set[int] | None = None
     _suppressed: dict[int, str] | None = None
     _throttles: ThrottleGate | None = None
-    # Workflow id → (key, critical), for the unsubscribe headers.
-    _workflows: dict = field(default_factory=dict)
-    # workflow id → (track clicks, track opens); the tenant's link base URL.
-    _tracking: dict[int | None, tuple[bool, bool]] = field(default_factory=dict)
+    # Workflow id → what tracking and unsubscribe headers read of it (None: deleted since).
+    _workflows: dict[int, WorkflowFlags | None] = field(default_factory=dict)
+    # The tenant's base URL of tracked and unsubscribe links.
     _base_url: str | None = None
 
     def load_notifications(self, notification_ids: Iterable) -> None:
@@ -173,26 +182,37 @@ class BatchPreparer:
         )
         return self._tracked(message, delivery_id, notification.workflow_id), variant
 
+    def _workflow(self, workflow_id: int | None) -> WorkflowFlags | None:
+        """The flags of a workflow of the batch; the batch's workflows are read in one query."""
+        if workflow_id is None:
+            return None
+        if workflow_id not in self._workflows:
+            ids = {n.workflow_id for n in self.notifications.values()} | {workflow_id}
+            ids -= {None, *self._workflows}
+            rows = Workflow.objects.filter(pk__in=ids).values_list(
+                "pk", "key", "critical", "track_clicks", "track_opens"
+            )
+            self._workflows.update({pk: WorkflowFlags(*flags) for pk, *flags in rows})
+            self._workflows.update({pk: None for pk in ids if pk not in self._workflows})
+        return self._workflows[workflow_id]
+
+    def base_url(self) -> str:
+        if self._base_url is None:
+            self._base_url = tenant_base_url()
+        return self._base_url
+
     def _tracked(self, message: RenderedMessage, delivery_id: int, workflow_id) -> RenderedMessage:
         """The message with its links (and, for email, opens) tracked per its workflow."""
         if self.channel not in TRACKED_CHANNELS:
             return message
-        if workflow_id not in self._tracking:
-            ids = {n.workflow_id for n in self.notifications.values()} - set(self._tracking)
-            flags = Workflow.objects.filter(pk__in=[i for i in ids if i is not None])
-            self._tracking.update(
-                (pk, (clicks, opens))
-                for pk, clicks, opens in flags.values_list("pk", "track_clicks", "track_opens")
-            )
         # Without a workflow (deleted since): the defaults.
-        clicks, opens = self._tracking.setdefault(workflow_id, (True, False))
+        flags = self._workflow(workflow_id)
+        clicks, opens = (flags.track_clicks, flags.track_opens) if flags else (True, False)
         email = self.channel == Channel.EMAIL
         if not clicks and not (opens and email):
             return message
-        if self._base_url is None:
-            self._base_url = tenant_base_url()
         tracker = LinkTracker(
-            base_url=self._base_url,
+            base_url=self.base_url(),
             schema=connection.schema_name,
             delivery_id=delivery_id,
             clicks=clicks,
@@ -208,15 +228,14 @@ class BatchPreparer:
         workflow_id = notification.workflow_id
         if not subscriber_ref or workflow_id is None or priority == Priority.CRITICAL:
             return {}
-        if workflow_id not in self._workflows:
-            self._workflows[workflow_id] = (
-                Workflow.objects.filter(pk=workflow_id).values_list("key", "critical").first()
-            )
-        workflow = self._workflows[workflow_id]
-        if workflow is None or workflow[1]:
+        workflow = self._workflow(workflow_id)
+        if workflow is None or workflow.critical:
             return {}
         return unsubscribe_headers(
-            subscriber_id=subscriber_ref, workflow_key=workflow[0], channel=self.channel
+            subscriber_id=subscriber_ref,
+            workflow_key=workflow.key,
+            channel=self.channel,
+            base_url=self.base_url(),
         )
 
     def _payload(
