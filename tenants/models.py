@@ -46,6 +46,8 @@ def validate_origin(value: str) -> None:
         or (port is not None and not 0 < port < 65536)
     ):
         raise ValidationError(message, code="invalid_origin")
+
+
 def validate_timezone_name(value: str) -> None:
     """An IANA time zone name (`Europe/Paris`), as zoneinfo knows it."""
     try:

@@ -147,9 +147,7 @@ def render_message(*, template, variant, context: Mapping[str, Any]) -> Rendered
             # Compiled before rendering: see notifications.rendering.mjml.
             body_source = mjml_to_html(body_source)
         except MjmlError as exc:
-            raise RenderError(
-                f"Template '{key}' ({body_field}) is not valid MJML: {exc}"
-            ) from None
+            raise RenderError(f"Template '{key}' ({body_field}) is not valid MJML: {exc}") from None
     fields = [
         _Field(source, html=is_html, context=values, template_key=key, name=name)
         for source, is_html, name in (

@@ -6,10 +6,8 @@ effective on the very next event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.conf import settings
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from notifications.models import (
     Integration,
@@ -109,43 +107,6 @@ def route_get_active(*, event: str) -> Route | None:
         .filter(event=event, active=True)
         .first()
     )
-
-
-@dataclass(frozen=True)
-class ResolvedRoute:
-    route_id: int
-    workflow_id: int
-    priority: str
-    # The workflow versions the notification will run: {"live", "rollout", "percent"}.
-    workflow_plan: dict
-
-
-def route_resolve(*, event: str, event_version: int | None = None) -> ResolvedRoute | None:
-    """The active route a trigger takes, with its workflow's versions: the trigger's lean read.
-
-    A route bound to `event_version` wins over the event's unbound route.
-    """
-    versions = Q(event_version__isnull=True)
-    if event_version is not None:
-        versions |= Q(event_version=event_version)
-    row = (
-        Route.objects.filter(versions, event=event, active=True)
-        .order_by(F("event_version").asc(nulls_last=True))
-        .values_list(
-            "pk",
-            "workflow_id",
-            "priority",
-            "workflow__version",
-            "workflow__rollout_version",
-            "workflow__rollout_percent",
-        )
-        .first()
-    )
-    if row is None:
-        return None
-    pk, workflow_id, priority, live, rollout, percent = row
-    plan = {"live": live, "rollout": rollout, "percent": None if percent is None else str(percent)}
-    return ResolvedRoute(pk, workflow_id, priority, plan)
 
 
 def integration_list(*, channel: str | None = None) -> QuerySet[Integration]:

@@ -1,19 +1,22 @@
 """Reads of event schemas, and payload validation against them (JSON Schema 2020-12).
 
-The trigger path asks `event_schema_versions` for every event: it reads a per-tenant index
-from the cache (tenant-keyed), so a tenant with no schemas costs no query. The index is
-dropped when a schema is written (`event_schemas_forget`) and expires after
-`_INDEX_SECONDS` at the latest. Compiled validators are kept in-process per (tenant, schema
-id, updated_at): an edited schema gets a new entry. Remote `$ref`s are never fetched: the
-registry refuses every retrieval.
+The trigger path asks `event_schema_versions` for every event. It answers from a per-tenant
+index kept in this process, so a trigger costs no query and no cache round trip for it; the
+trigger's own statement compares the event's schemas in the database with the index's
+`event_schema_stamp` and, when they differ (a schema written by another process), the
+trigger drops the index (`event_schemas_forget`) and runs again. Compiled validators are
+kept in-process per (tenant, schema id, updated_at): an edited schema gets a new entry.
+Remote `$ref`s are never fetched: the registry refuses every retrieval.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
+from datetime import datetime
 
-from django.core.cache import cache
+from cachetools import LRUCache
 from django.db import connection
 from django.db.models import QuerySet
 from jsonschema import Draft202012Validator
@@ -25,11 +28,12 @@ from notifications.rendering import payload_fields
 
 logger = logging.getLogger(__name__)
 
-_INDEX_KEY = "event-schemas:index"
-_INDEX_SECONDS = 300
+# {event: {version: (schema pk, updated_at)}}
+Index = dict[str, dict[int, tuple[int, datetime]]]
 
-# {event: {version: (schema pk, updated_at iso)}}
-Index = dict[str, dict[int, tuple[int, str]]]
+# Tenants one process serves; beyond this many, the least recently used go.
+_INDEXES: LRUCache = LRUCache(maxsize=4096)
+_INDEXES_LOCK = threading.Lock()
 
 
 def _refuse_retrieval(uri: str):
@@ -52,37 +56,42 @@ def _index_load() -> Index:
     index: Index = {}
     rows = EventSchema.objects.values_list("event", "version", "pk", "updated_at")
     for event, version, pk, updated_at in rows:
-        index.setdefault(event, {})[version] = (pk, updated_at.isoformat())
+        index.setdefault(event, {})[version] = (pk, updated_at)
     return index
 
 
 def _index() -> Index:
-    try:
-        index = cache.get(_INDEX_KEY)
-    except Exception:  # noqa: BLE001 - the cache is an optimisation; the database decides
-        logger.warning("event schema index cache unavailable", exc_info=True)
-        return _index_load()
+    schema_name = connection.schema_name
+    with _INDEXES_LOCK:
+        index = _INDEXES.get(schema_name)
     if index is None:
         index = _index_load()
-        try:
-            cache.set(_INDEX_KEY, index, timeout=_INDEX_SECONDS)
-        except Exception:  # noqa: BLE001
-            logger.warning("event schema index cache unavailable", exc_info=True)
+        with _INDEXES_LOCK:
+            _INDEXES[schema_name] = index
     return index
 
 
 def event_schemas_forget() -> None:
-    """Drop the tenant's cached index (call after a schema write commits)."""
-    cache.delete(_INDEX_KEY)
+    """Drop this process's index of the current tenant (after a schema write, or when a
+    trigger found the database's schemas differ from it)."""
+    with _INDEXES_LOCK:
+        _INDEXES.pop(connection.schema_name, None)
 
 
-def event_schema_versions(*, event: str) -> dict[int, tuple[int, str]]:
+def event_schema_versions(*, event: str) -> dict[int, tuple[int, datetime]]:
     """{version: (schema id, updated_at)} of the event's schemas; {} when it has none."""
     return _index().get(event, {})
 
 
+def event_schema_stamp(versions: dict[int, tuple[int, datetime]]) -> tuple[list, list]:
+    """(ids, updated_ats) of an event's schemas in id order: what the trigger statement
+    compares with the database's rows."""
+    rows = sorted(versions.values())
+    return [pk for pk, _ in rows], [updated_at for _, updated_at in rows]
+
+
 @functools.lru_cache(maxsize=1024)
-def _validator(schema_name: str, pk: int, updated_at: str) -> Draft202012Validator | None:
+def _validator(schema_name: str, pk: int, updated_at: datetime) -> Draft202012Validator | None:
     schema = EventSchema.objects.filter(pk=pk).values_list("schema", flat=True).first()
     if schema is None:
         return None
@@ -95,7 +104,7 @@ def _pointer(parts) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
 
 
-def payload_errors(*, schema_ref: tuple[int, str], payload: object) -> dict[str, list[str]]:
+def payload_errors(*, schema_ref: tuple[int, datetime], payload: object) -> dict[str, list[str]]:
     """Every way `payload` breaks the schema, by JSON pointer (`payload/order_id`)."""
     validator = _validator(connection.schema_name, *schema_ref)
     if validator is None:  # deleted meanwhile: nothing to hold the payload to

@@ -14,7 +14,7 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"].update(
     {
-        "ENGINE": "django_tenants.postgresql_backend",
+        "ENGINE": "platform_core.db_backend",
         # A new connection per request costs ~6x throughput: keep them, health-checked.
         "CONN_MAX_AGE": env.int("DATABASE_CONN_MAX_AGE", default=600),
         "CONN_HEALTH_CHECKS": True,

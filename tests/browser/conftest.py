@@ -177,9 +177,11 @@ def page(chromium, in_browser_tenant, request):
     page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
     page.on(
         "response",
-        lambda response: page.problems.append(f"{response.status} {response.url}")
-        if response.status >= 400
-        else None,
+        lambda response: (
+            page.problems.append(f"{response.status} {response.url}")
+            if response.status >= 400
+            else None
+        ),
     )
     page.steps = Steps(page, ARTIFACTS / request.node.name)
     yield page

@@ -102,9 +102,10 @@ def test_the_dashboard_charts_count_deliveries_per_channel_and_status(logged_in,
     page.wait_for_url("**/admin/notifications/delivery/**")
     page.steps.shot("dead chat deliveries")
     assert "status__exact=dead" in page.url
-    assert page.locator("#result_list tbody tr").count() == Delivery.objects.filter(
-        channel="chat", status="dead"
-    ).count()
+    assert (
+        page.locator("#result_list tbody tr").count()
+        == Delivery.objects.filter(channel="chat", status="dead").count()
+    )
     assert page.problems == []
 
 

@@ -229,9 +229,11 @@ def test_a_new_message_appears_live_and_reading_it_lowers_the_count(
     sync_api.expect(badge).to_be_hidden(timeout=5_000)
     sync_api.expect(inbox.locator("li.read")).to_have_count(3)
     wait_until(
-        lambda: not InboxMessage.objects.filter(
-            subscriber__subscriber_id=subscriber_id, read_at__isnull=True
-        ).exists(),
+        lambda: (
+            not InboxMessage.objects.filter(
+                subscriber__subscriber_id=subscriber_id, read_at__isnull=True
+            ).exists()
+        ),
         timeout=5,
     )
     page.screenshot(path=str(ARTIFACTS / "inbox-all-read.png"))

@@ -205,9 +205,10 @@ def test_labels_are_human(client, acme):
 
     index = client.get("/admin/").content.decode()
     assert ">Deliveries<" in index and "Deliverys" not in index
-    assert "order.shipped → order-flow" in client.get(
-        f"{ADMIN}/route/{route.pk}/change/"
-    ).content.decode()
+    assert (
+        "order.shipped → order-flow"
+        in client.get(f"{ADMIN}/route/{route.pk}/change/").content.decode()
+    )
     assert "1:1" not in client.get(f"{ADMIN}/topicsubscription/").content.decode()
 
 

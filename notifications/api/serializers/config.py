@@ -517,6 +517,7 @@ class IntegrationOutSerializer(serializers.ModelSerializer):
             self.context["tenant_base_url"] = tenant_base_url()
         return integration_webhook_url(integration.pk, base_url=self.context["tenant_base_url"])
 
+
 class TemplatePreviewInSerializer(StrictSerializer):
     payload = serializers.DictField(required=False, default=dict)
     subscriber_id = serializers.CharField(

@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import psycopg
 from django.db import connection
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryEvent, Notification
 from notifications.pipeline.state.moves import NEW, S, check_move
+from platform_core.db_backend.prepared import run_prepared
 
 DELIVERY_TABLE = Delivery._meta.db_table
 EVENT_TABLE = DeliveryEvent._meta.db_table
@@ -125,21 +125,6 @@ def _run(sql: str, params: Mapping[str, object]) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _run_prepared(sql: str, params: Mapping[str, object]) -> list[tuple]:
-    """Run `sql` as a server-side prepared statement, planned once per connection.
-
-    A send makes two single-row moves per delivery; planning their statements cost about as
-    much as running them. Django's cursors bind parameters on the client, which never
-    prepares, so this takes a server-binding psycopg cursor on the same connection (after
-    Django's cursor has connected it and set the tenant's search_path; a changed search_path
-    re-plans the statement).
-    """
-    with connection.cursor() as wrapper:
-        with psycopg.Cursor(wrapper.cursor.connection) as cursor:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchall()
-
-
 def deliveries_move(
     delivery_ids: Sequence[int],
     *,
@@ -218,7 +203,7 @@ def delivery_move(
         count_attempt=count_attempt,
         returning=returning,
     )
-    rows = _run_prepared(sql, params)
+    rows = run_prepared(sql, params)
     return dict(zip(returning, rows[0], strict=True)) if rows else None
 
 
