@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 from django_tenants.utils import schema_context
 
 from notifications.pipeline.dispatch import (
     FEEDBACK_TASK,
+    PROCESS_ACCEPTED_TASK,
     PROCESS_TASK,
     SEND_TASK,
     SWEEP_TASK,
@@ -32,6 +34,28 @@ logger = logging.getLogger(__name__)
 def notification_process_task(notification_id: str, cursor: dict | None = None) -> dict:
     """Fan an accepted notification out into deliveries."""
     return notification_process(notification_id=notification_id, cursor=cursor)
+
+
+@app.task(name=PROCESS_ACCEPTED_TASK, time_limit=900, soft_time_limit=840)
+def notifications_process_task(notification_ids: list[str]) -> dict:
+    """Fan accepted notifications out, one after the other (the triggers a web process
+    accepted within a few milliseconds). One that fails is logged and left to the sweeper,
+    which re-dispatches it; the others go on."""
+    counts = {"processed": 0, "failed": 0}
+    for notification_id in notification_ids:
+        try:
+            notification_process(notification_id=notification_id)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:
+            logger.exception(
+                "notification not processed; the sweeper re-dispatches it",
+                extra={"notification_id": notification_id},
+            )
+            counts["failed"] += 1
+        else:
+            counts["processed"] += 1
+    return counts
 
 
 @app.task(name=SEND_TASK)

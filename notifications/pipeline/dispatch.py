@@ -13,9 +13,10 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from platform_core.taskbase import enqueue
+from platform_core.taskbase import enqueue, enqueue_gathered
 
 PROCESS_TASK = "notifications.notification_process"
+PROCESS_ACCEPTED_TASK = "notifications.notifications_process"
 SEND_TASK = "notifications.deliveries_send"
 SWEEP_TASK = "notifications.deliveries_sweep"
 FEEDBACK_TASK = "notifications.feedback_feed"
@@ -30,6 +31,12 @@ def notification_dispatch(*, notification_id, priority: str, cursor: dict | None
         kwargs={"cursor": cursor} if cursor else None,
         queue=priority,
     )
+
+
+def accepted_dispatch(*, notification_id, priority: str) -> None:
+    """Enqueue the fan-out of a just-accepted notification, gathered with the others this
+    process accepts on its priority's queue within CLARION_DISPATCH_GATHER_MS."""
+    enqueue_gathered(PROCESS_ACCEPTED_TASK, str(notification_id), queue=priority)
 
 
 def deliveries_dispatch(*, rows: Iterable[tuple[int, str, str]]) -> int:

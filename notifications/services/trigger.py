@@ -29,7 +29,7 @@ from notifications.models import (
     Topic,
     Workflow,
 )
-from notifications.pipeline.dispatch import notification_dispatch
+from notifications.pipeline.dispatch import accepted_dispatch
 from notifications.rendering import subscriber_context
 from notifications.selectors.event_schemas import (
     event_schema_stamp,
@@ -279,7 +279,7 @@ def _run(request: _Request, *, insert: bool) -> TriggerOutcome:
     }
     if unknown:
         raise validation_error(unknown)
-    notification_dispatch(notification_id=inserted_id, priority=inserted_priority)
+    accepted_dispatch(notification_id=inserted_id, priority=inserted_priority)
     return TriggerOutcome(body=_accepted_body(inserted_id, request.key), replayed=False)
 
 
