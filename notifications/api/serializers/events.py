@@ -8,7 +8,7 @@ from rest_framework import serializers
 from notifications.api.serializers.subscribers import SubscriberInputSerializer
 from notifications.models import Priority
 from notifications.services.ids import SUBSCRIBER_ID_MAX_LENGTH, id_normalize
-from platform_core.api.serializers import StrictSerializer
+from platform_core.api.serializers import FieldsBoundOncePerThread, StrictSerializer
 from platform_core.errors import ApplicationError, ErrorKind
 
 MAX_RECIPIENTS = 100
@@ -88,7 +88,7 @@ class ActorField(RecipientField):
         return super().to_internal_value(data)
 
 
-class BroadcastSerializer(StrictSerializer):
+class BroadcastSerializer(FieldsBoundOncePerThread, StrictSerializer):
     event = serializers.CharField(max_length=200)
     payload = serializers.DictField(required=False, default=dict)
     actor = ActorField(required=False, allow_null=True)
