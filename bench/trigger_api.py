@@ -8,12 +8,16 @@ running, so only the API is measured: every accepted Clarion event is committed 
 processing published to Redis. Load comes from `wrk` (apt install wrk) in a second process.
 Prints accepted events/s and p50/p99 of each, and Clarion's ratio to the peer.
 
-Usage: python bench/trigger_api.py [--connections 32] [--duration 20] [--rounds 2]
+With `--profile`, py-spy samples Clarion's gunicorn workers (GIL holders only) through the
+first measured round and the functions holding most samples are printed (needs py-spy).
+
+Usage: python bench/trigger_api.py [--connections 32] [--duration 20] [--rounds 2] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import re
 import shutil
@@ -52,6 +56,41 @@ def gunicorn(app: str, port: int, args, *, chdir: str | None = None) -> list[str
     return argv
 
 
+def profile_start(master_pid: int, duration: int) -> list[tuple[subprocess.Popen, str]]:
+    import psutil
+
+    spies = []
+    for n, worker in enumerate(psutil.Process(master_pid).children()):
+        out = str(harness.LOG_DIR / f"trigger-profile-{n}.txt")
+        argv = ["py-spy", "record", "--pid", str(worker.pid), "--gil", "--format", "raw"]
+        argv += ["--rate", "200", "--duration", str(duration), "--output", out, "--nonblocking"]
+        spies.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL), out))
+    return spies
+
+
+def profile_report(spies: list[tuple[subprocess.Popen, str]], top: int = 40) -> None:
+    """Print the share of GIL-holding samples each function appears in (inclusive) and the
+    share it is the innermost frame of (self), over every worker."""
+    inclusive: collections.Counter = collections.Counter()
+    own: collections.Counter = collections.Counter()
+    total = 0
+    for spy, out in spies:
+        spy.wait(timeout=60)
+        with open(out) as lines:
+            for line in lines:
+                stack, _, count = line.rstrip().rpartition(" ")
+                if not stack:
+                    continue
+                frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+                total += int(count)
+                for frame in set(frames):
+                    inclusive[frame] += int(count)
+                own[frames[-1]] += int(count)
+    print(f"  profile: {total:,} samples of the GIL held in Clarion's workers")
+    for frame, count in inclusive.most_common(top):
+        print(f"    {100 * count / total:5.1f}% incl {100 * own[frame] / total:5.1f}% self  {frame}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--connections", type=int, default=32)
@@ -61,7 +100,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="override GUNICORN_WORKERS")
     parser.add_argument("--threads", type=int, help="override GUNICORN_THREADS")
     parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--profile", action="store_true", help="py-spy the first Clarion round")
     args = parser.parse_args()
+    if args.profile and not shutil.which("py-spy"):
+        raise SystemExit("--profile needs py-spy: pip install py-spy")
     if not shutil.which("wrk"):
         raise SystemExit("this benchmark needs wrk: apt install wrk")
 
@@ -117,6 +159,9 @@ def main() -> None:
                 return dict(re.findall(r"(\w+)=([^\s]+)", line))
 
             wrk(args.warmup, f"{kind}-warmup-{round_no}")
+            spies = []
+            if args.profile and kind == "clarion" and round_no == 1:
+                spies = profile_start(processes.children["web"].pid, args.duration)
             before = accepted(kind)
             cpu_before = harness.cpu_seconds()
             fields = wrk(args.duration, f"{kind}-{round_no}")
@@ -124,6 +169,8 @@ def main() -> None:
             stored = accepted(kind) - before
         finally:
             processes.stop()
+        if spies:
+            profile_report(spies)
         seconds = float(fields["duration_s"])
         codes = dict(part.split("=") for part in fields["statuses"].split(",") if part)
         result = {

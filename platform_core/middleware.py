@@ -1,4 +1,5 @@
-"""Request-wide middleware: correlation id, metrics, URL characters, request bodies."""
+"""Request-wide middleware: correlation id, metrics, URL characters, request bodies; and the
+browser-only middleware the key-authenticated API skips."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ import re
 import time
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware as _Authentication
+from django.contrib.messages.middleware import MessageMiddleware as _Message
+from django.contrib.sessions.middleware import SessionMiddleware as _Session
 from django.core.handlers.wsgi import LimitedStream
 from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware as _CsrfView
+from whitenoise.middleware import WhiteNoiseMiddleware as _WhiteNoise
 
 from platform_core.api.errors import (
     admin_error_page,
@@ -25,6 +31,9 @@ from platform_core.observability import (
     request_id_var,
     tenant_var,
 )
+
+# Every path of the API (authenticated by key, never by session or cookie).
+API_PREFIX = "/api/v1/"
 
 
 class RequestIdMiddleware:
@@ -178,3 +187,36 @@ class BodySizeLimitMiddleware:
         if is_admin_request(request):
             return admin_error_page(request, 413)
         return payload_too_large()
+
+
+def browser_only(middleware: type) -> type:
+    """`middleware`, doing nothing for requests to the API: sessions, CSRF tokens, the
+    session's user, messages and static files are for browsers on the admin and pages, and
+    an API request (its own key, no cookie) would only pay for them. Its `process_view` is
+    skipped too."""
+
+    class BrowserOnly(middleware):
+        def __call__(self, request):
+            if request.path_info.startswith(API_PREFIX):
+                return self.get_response(request)
+            return super().__call__(request)
+
+    if hasattr(middleware, "process_view"):
+
+        def process_view(self, request, *args, **kwargs):
+            if request.path_info.startswith(API_PREFIX):
+                return None
+            return super(BrowserOnly, self).process_view(request, *args, **kwargs)
+
+        BrowserOnly.process_view = process_view
+    BrowserOnly.__name__ = BrowserOnly.__qualname__ = middleware.__name__
+    BrowserOnly.__module__ = __name__
+    BrowserOnly.__doc__ = f"{middleware.__module__}.{middleware.__name__}, for browsers only."
+    return BrowserOnly
+
+
+WhiteNoiseMiddleware = browser_only(_WhiteNoise)
+SessionMiddleware = browser_only(_Session)
+CsrfViewMiddleware = browser_only(_CsrfView)
+AuthenticationMiddleware = browser_only(_Authentication)
+MessageMiddleware = browser_only(_Message)

@@ -14,12 +14,11 @@ from django_tenants.middleware.main import TenantMainMiddleware
 
 from platform_core.api.errors import error_response, outage_response
 from platform_core.errors import OUTAGE_ERRORS
+from platform_core.middleware import API_PREFIX
 from platform_core.observability import tenant_var
 from tenants import cache
 from tenants.selectors import tenant_get_public
 from tenants.services import api_key_authenticate, api_key_from_request
-
-API_PREFIX = "/api/v1/"
 
 
 class TenantMiddleware(TenantMainMiddleware):

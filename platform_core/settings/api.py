@@ -26,6 +26,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["platform_core.api.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "platform_core.api.negotiation.Negotiation",
     "DEFAULT_METADATA_CLASS": "platform_core.api.metadata.Metadata",
     "DEFAULT_PAGINATION_CLASS": "platform_core.api.pagination.CursorPagination",
     "PAGE_SIZE": API_PAGE_SIZE,

@@ -62,14 +62,16 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "tenants.middleware.ApiKeyTenantMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # From here, platform_core.middleware's browser-only wrappers of Django's and
+    # WhiteNoise's middleware: API requests (by key, never by cookie) skip them.
+    "platform_core.middleware.WhiteNoiseMiddleware",
+    "platform_core.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "platform_core.middleware.CsrfViewMiddleware",
+    "platform_core.middleware.AuthenticationMiddleware",
     # After the session's user is known: the actor of audited configuration changes.
     "platform_core.audit.AuditContextMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "platform_core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -17,7 +17,7 @@ DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
 DELIVERY_REDISPATCH_SECONDS = env.int("DELIVERY_REDISPATCH_SECONDS", default=300)
 # Accepted events are published to the workers in one task per queue and tenant for every
 # this many milliseconds of triggers a web process accepts (0: one task per event, at once).
-CLARION_DISPATCH_GATHER_MS = env.float("CLARION_DISPATCH_GATHER_MS", default=10.0)
+CLARION_DISPATCH_GATHER_MS = env.float("CLARION_DISPATCH_GATHER_MS", default=25.0)
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=5.0)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=5000)
 

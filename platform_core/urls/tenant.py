@@ -14,8 +14,9 @@ from platform_core.urls.common import (  # noqa: F401
 from platform_core.urls.common import urlpatterns as common_patterns
 
 urlpatterns = [
-    path("admin/", tenant_admin_site.urls),
+    # First: the API is what most requests ask for.
     path("api/v1/", include("platform_core.api.urls")),
+    path("admin/", tenant_admin_site.urls),
     # One-click unsubscribe (RFC 8058), linked from List-Unsubscribe.
     path("u/<str:token>", unsubscribe_page, name="unsubscribe"),
     path("", include("notifications.api.urls.tracking")),

@@ -107,6 +107,34 @@ def test_the_admin_changelist_answers_an_html_400_page(admin_client, params):
     assert b"control characters" in response.content
 
 
+# --- browser-only middleware ----------------------------------------------------------------
+
+
+def test_an_admin_session_is_no_key_to_the_api_which_reads_no_session(admin_client):
+    # given: a browser signed in to the admin
+    assert admin_client.get("/admin/").status_code == 200
+
+    # when: it calls the API with its session cookie and no key
+    response = admin_client.post(
+        "/api/v1/subscribers", {"subscriber_id": "via-session"}, content_type="application/json"
+    )
+
+    # then: the API asks for a key; the session was neither read nor renewed
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert "Cookie" not in response.get("Vary", "")
+    assert not response.cookies
+
+
+def test_admin_forms_still_need_their_csrf_token(acme, admin_client):
+    client = Client(HTTP_HOST=acme.host, enforce_csrf_checks=True)
+
+    response = client.post("/admin/login/", {"username": "ops@acme.test", "password": PASSWORD})
+
+    assert response.status_code == 403
+    assert b"CSRF" in response.content
+
+
 # --- hosts ----------------------------------------------------------------------------------
 
 
@@ -192,3 +220,28 @@ def test_the_schema_documents_the_limit_bounds(acme_api):
     ]
     assert limit["schema"]["minimum"] == 1 and limit["schema"]["maximum"] == 500
     assert "400" in limit["description"]
+
+
+# --- content negotiation --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "accept", [None, "*/*", "application/json", "application/*", "text/html, */*;q=0.1"]
+)
+def test_what_any_json_client_accepts_is_answered_in_json(acme_api, accept):
+    extra = {} if accept is None else {"HTTP_ACCEPT": accept}
+
+    response = acme_api.get("/api/v1/subscribers", **extra)
+
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"results": [], "next": None}
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "image/*"])
+def test_a_body_the_api_cannot_write_is_a_406_in_the_envelope(acme_api, accept):
+    response = acme_api.get("/api/v1/subscribers", HTTP_ACCEPT=accept)
+
+    assert response.status_code == 406
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_acceptable"
