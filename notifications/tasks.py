@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 
+from collections import defaultdict
+
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import connection
 from django_tenants.utils import schema_context
 
@@ -19,6 +22,8 @@ from notifications.pipeline.dispatch import (
     SEND_TASK,
     SWEEP_TASK,
     WEBHOOK_SEND_TASK,
+    deliveries_dispatch,
+    deliveries_held,
 )
 from notifications.pipeline.fanout import notification_process
 from notifications.pipeline.feedback import tenant_feedback, webhook_messages_send
@@ -39,22 +44,44 @@ def notification_process_task(notification_id: str, cursor: dict | None = None) 
 @app.task(name=PROCESS_ACCEPTED_TASK, time_limit=900, soft_time_limit=840)
 def notifications_process_task(notification_ids: list[str]) -> dict:
     """Fan accepted notifications out, one after the other (the triggers a web process
-    accepted within a few milliseconds). One that fails is logged and left to the sweeper,
-    which re-dispatches it; the others go on."""
-    counts = {"processed": 0, "failed": 0}
-    for notification_id in notification_ids:
+    accepted within a few milliseconds), then send what they queued in this task: for
+    transactional traffic, one recipient each, a second task per event would cost more than
+    the send. What is more than one send batch of a channel goes to send tasks instead, as
+    a large fan-out's deliveries do. A notification that fails is logged and left to the
+    sweeper, which re-dispatches it; the others go on."""
+    counts = {"processed": 0, "failed": 0, "sent_here": 0}
+    with deliveries_held() as held:
+        for notification_id in notification_ids:
+            try:
+                notification_process(notification_id=notification_id)
+            except SoftTimeLimitExceeded:
+                raise
+            except Exception:
+                logger.exception(
+                    "notification not processed; the sweeper re-dispatches it",
+                    extra={"notification_id": notification_id},
+                )
+                counts["failed"] += 1
+            else:
+                counts["processed"] += 1
+    by_channel: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    for row in held:
+        by_channel[row[1]].append(row)
+    for channel, rows in by_channel.items():
+        if len(rows) > settings.SEND_BATCH_SIZES.get(channel, 100):
+            deliveries_dispatch(rows=rows)
+            continue
         try:
-            notification_process(notification_id=notification_id)
+            deliveries_send(delivery_ids=[row[0] for row in rows], channel=channel)
         except SoftTimeLimitExceeded:
             raise
         except Exception:
             logger.exception(
-                "notification not processed; the sweeper re-dispatches it",
-                extra={"notification_id": notification_id},
+                "deliveries not sent; the sweeper re-dispatches them",
+                extra={"channel": channel, "deliveries": len(rows)},
             )
-            counts["failed"] += 1
         else:
-            counts["processed"] += 1
+            counts["sent_here"] += len(rows)
     return counts
 
 

@@ -93,6 +93,10 @@ def _publish(task_name: str, args: list, kwargs: dict, headers: dict, options: d
         )
 
 
+# At most this many items per gathered task, so a burst is spread over the queue's workers.
+GATHER_MAX_ITEMS = 50
+
+
 class _Gatherer:
     """Items for tasks that take a list, gathered for `CLARION_DISPATCH_GATHER_MS` and sent
     as one task per (task, queue, tenant) by a thread of this process.
@@ -131,7 +135,9 @@ class _Gatherer:
             batches, self._items = self._items, defaultdict(list)
         for (task_name, queue, schema_name), items in batches.items():
             headers = {"_schema_name": schema_name}
-            _publish(task_name, [items], {}, headers, {"queue": queue})
+            for start in range(0, len(items), GATHER_MAX_ITEMS):
+                batch = items[start : start + GATHER_MAX_ITEMS]
+                _publish(task_name, [batch], {}, headers, {"queue": queue})
 
 
 _gatherer = _Gatherer()

@@ -8,10 +8,13 @@ the rows are the truth: a lost one is re-sent by the sweeper.
 
 from __future__ import annotations
 
+import contextvars
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
+from django.db import transaction
 
 from platform_core.taskbase import enqueue, enqueue_gathered
 
@@ -39,11 +42,34 @@ def accepted_dispatch(*, notification_id, priority: str) -> None:
     enqueue_gathered(PROCESS_ACCEPTED_TASK, str(notification_id), queue=priority)
 
 
+# Rows `deliveries_dispatch` holds instead of enqueuing, inside `deliveries_held()`.
+_held: contextvars.ContextVar[list | None] = contextvars.ContextVar("held", default=None)
+
+
+@contextmanager
+def deliveries_held() -> Iterator[list[tuple[int, str, str]]]:
+    """Within it, `deliveries_dispatch` enqueues nothing: the rows it is given are added,
+    once their transaction commits, to the list this yields, for the caller to send or
+    dispatch at the end. A row the caller never gets to is re-sent by the sweeper."""
+    rows: list[tuple[int, str, str]] = []
+    token = _held.set(rows)
+    try:
+        yield rows
+    finally:
+        _held.reset(token)
+
+
 def deliveries_dispatch(*, rows: Iterable[tuple[int, str, str]]) -> int:
     """Enqueue send batches for (delivery id, channel, priority) rows; returns how many tasks.
 
-    Batched per channel and priority, SEND_BATCH_SIZES ids per task.
+    Batched per channel and priority, SEND_BATCH_SIZES ids per task. Inside
+    `deliveries_held()` the rows are held for the caller instead (no task).
     """
+    held = _held.get()
+    if held is not None:
+        rows = list(rows)
+        transaction.on_commit(lambda: held.extend(rows))
+        return 0
     grouped: dict[tuple[str, str], list[int]] = defaultdict(list)
     for delivery_id, channel, priority in rows:
         grouped[(channel, priority)].append(delivery_id)

@@ -353,3 +353,54 @@ def test_events_accepted_together_share_a_task_and_each_is_processed_once(
     for notification_id in accepted:
         wait_until(lambda n=notification_id: statuses(n) == {"sent": 1}, what="processed")
     assert Delivery.objects.filter(notification_id__in=accepted).count() == 20
+
+
+def _accepted_low(live_api, event: str, prefix: str, count: int) -> list[str]:
+    """`count` single-recipient events accepted on `low`, which no worker consumes."""
+    return [
+        live_api.post(
+            "/api/v1/events/trigger",
+            {"event": event, "to": [f"{prefix}-{n}"], "payload": {"order_id": n}},
+        ).json()["notification_id"]
+        for n in range(count)
+    ]
+
+
+def test_a_batch_of_accepted_events_sends_what_it_queued_in_its_own_task(
+    celery_worker, live, live_api, unique
+):
+    from notifications.tasks import notifications_process_task
+
+    body = "Order {{ payload.order_id }}"
+    event = make_workflow(unique, [{"channel": "in_app", "body": body}], priority="low")
+    accepted = _accepted_low(live_api, event, f"b-{unique}", 3)
+
+    # when: their batch task runs (here), with no worker on `low` for a send task to reach
+    counts = notifications_process_task.run(accepted)
+
+    # then: every one is sent by the time it returns, once
+    assert counts == {"processed": 3, "failed": 0, "sent_here": 3}
+    for n, notification_id in enumerate(accepted):
+        assert statuses(notification_id) == {"sent": 1}
+        bodies = InboxMessage.objects.filter(delivery__notification_id=notification_id)
+        assert [m.body for m in bodies] == [f"Order {n}"]
+
+
+def test_more_deliveries_than_one_send_batch_go_to_send_tasks(
+    celery_worker, live, live_api, unique, settings, request
+):
+    from notifications.tasks import notifications_process_task
+
+    settings.SEND_BATCH_SIZES = {**settings.SEND_BATCH_SIZES, "in_app": 2}
+    event = make_workflow(unique, [{"channel": "in_app"}], priority="low")
+    accepted = _accepted_low(live_api, event, f"t-{unique}", 3)
+
+    # when: their batch task runs here
+    counts = notifications_process_task.run(accepted)
+
+    # then: nothing is sent here; the deliveries wait for a worker on `low`, and reach it
+    assert counts == {"processed": 3, "failed": 0, "sent_here": 0}
+    assert [statuses(n) for n in accepted] == [{"queued": 1}] * 3
+    request.getfixturevalue("low_worker")
+    for notification_id in accepted:
+        wait_until(lambda n=notification_id: statuses(n) == {"sent": 1}, what="sent")

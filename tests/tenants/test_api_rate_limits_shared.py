@@ -60,7 +60,14 @@ def two_worker_gunicorn(live, tmp_path):
         start_new_session=True,
     )
     try:
-        wait_until(lambda: _healthy(port, proc), timeout=60, what="gunicorn")
+        # Both workers up: each boots on its own, and one still booting would leave every
+        # connection to the other.
+        wait_until(
+            lambda: _healthy(port, proc) and len(_pids(access_log)) == 2,
+            timeout=60,
+            interval=0.05,
+            what="both gunicorn workers serving",
+        )
         yield port, access_log
     finally:
         stop_process(proc)
@@ -75,6 +82,13 @@ def _clear_counters() -> None:
     for key in client.scan_iter("clarion:rl:*"):
         client.delete(key)
     client.close()
+
+
+def _pids(access_log: Path) -> set[str]:
+    """The worker processes that have served a request so far."""
+    if not access_log.exists():
+        return set()
+    return {line.split()[0] for line in access_log.read_text().splitlines() if line.strip()}
 
 
 def _healthy(port: int, proc: subprocess.Popen) -> bool:
