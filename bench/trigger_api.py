@@ -88,7 +88,8 @@ def profile_report(spies: list[tuple[subprocess.Popen, str]], top: int = 40) -> 
                 own[frames[-1]] += int(count)
     print(f"  profile: {total:,} samples of the GIL held in Clarion's workers")
     for frame, count in inclusive.most_common(top):
-        print(f"    {100 * count / total:5.1f}% incl {100 * own[frame] / total:5.1f}% self  {frame}")
+        share, own_share = 100 * count / total, 100 * own[frame] / total
+        print(f"    {share:5.1f}% incl {own_share:5.1f}% self  {frame}")
 
 
 def main() -> None:

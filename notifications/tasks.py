@@ -7,7 +7,6 @@ nothing else imports this module (Celery's autodiscovery does).
 from __future__ import annotations
 
 import logging
-
 from collections import defaultdict
 
 from celery.exceptions import SoftTimeLimitExceeded
