@@ -9,7 +9,9 @@
    `--duration` s: accepted events/s, processed events/s and the backlog every 10 s (a
    backlog that keeps growing means processing cannot keep up with the front door).
 
-`--channel in_app` (default) or `email` (the real SMTP connector to a local sink).
+`--channel in_app` (default) or `email` (the real SMTP connector to a local sink). With
+`--profile`, py-spy samples the `normal` worker's processes through the first 30 s of the
+burst and prints the functions holding most samples (needs py-spy).
 
 Usage: python bench/transactional.py [--channel in_app] [--events 3000] [--duration 60]
 """
@@ -27,6 +29,7 @@ import time
 
 import harness
 from aiosmtpd.controller import Controller
+from trigger_api import profile_report, profile_start, wait_for_http
 
 from platform_core.processes import DEMO_WORKERS
 
@@ -94,6 +97,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--port", type=int, default=8098)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--profile", action="store_true", help="py-spy the burst's workers")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("this benchmark needs wrk: apt install wrk")
@@ -147,14 +151,19 @@ def main() -> None:
             start_workers(processes)
             normal = [f"worker-normal@{socket.gethostname()}"]
 
-            def drain(until_done) -> float:
+            def drain(until_done, profile: bool = False) -> float:
                 app.control.add_consumer("normal", destination=normal, reply=True)
+                if profile:
+                    spies = profile_start(processes.children["worker-normal"].pid, 30)
                 started = time.perf_counter()
                 while not until_done():
                     if time.perf_counter() - started > args.timeout:
                         raise SystemExit("timed out")
                     time.sleep(0.05)
-                return time.perf_counter() - started
+                took = time.perf_counter() - started
+                if profile:
+                    profile_report(spies)
+                return took
 
             app.control.cancel_consumer("normal", destination=normal, reply=True)
             with app.producer_or_acquire() as producer:
@@ -175,7 +184,9 @@ def main() -> None:
                         "transaction_id": f"burst-{n}",
                     }
                     event_trigger(data=data, raw=data)
-            burst_rate = args.events / drain(lambda: unfinished(schema) == 0)
+            burst_rate = args.events / drain(
+                lambda: unfinished(schema) == 0, profile=args.profile
+            )
         finally:
             processes.stop()
         print(
@@ -201,7 +212,6 @@ def main() -> None:
                 ],
                 LOG_LEVEL="WARNING",
             )
-            from trigger_api import wait_for_http
 
             wait_for_http(args.port, "/healthz")
             base = processed(schema)
@@ -252,7 +262,8 @@ def main() -> None:
         print(
             f"sustained {args.duration} s at {args.connections} connections: "
             f"{accepted / wall:,.0f} accepted events/s, {done_in_run / wall:,.0f} processed "
-            f"events/s ({done_in_run / max(accepted, 1):.2f} of accepted), backlog at the end "
+            f"events/s ({done_in_run / max(accepted, 1):.2f} of accepted; responses "
+            f"{','.join(f'{code}={n}' for code, n in statuses.items())}), backlog at the end "
             f"{backlog}; " + "; ".join(samples)
         )
     finally:

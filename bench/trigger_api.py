@@ -61,7 +61,7 @@ def profile_start(master_pid: int, duration: int) -> list[tuple[subprocess.Popen
 
     spies = []
     for n, worker in enumerate(psutil.Process(master_pid).children()):
-        out = str(harness.LOG_DIR / f"trigger-profile-{n}.txt")
+        out = str(harness.LOG_DIR / f"profile-{n}.txt")
         argv = ["py-spy", "record", "--pid", str(worker.pid), "--gil", "--format", "raw"]
         argv += ["--rate", "200", "--duration", str(duration), "--output", out, "--nonblocking"]
         spies.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL), out))

@@ -35,7 +35,7 @@ from notifications.pipeline.state import (
     notification_mark_failed,
     notification_mark_processed,
 )
-from notifications.pipeline.versions import version_snapshots
+from notifications.pipeline.versions import version_snapshots, workflow_get
 
 logger = logging.getLogger(__name__)
 
@@ -232,13 +232,11 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
     Returns counts. When more recipients remain, a continuation task is enqueued with the
     cursor; the notification is `processed` once every recipient has its deliveries.
     """
-    cursor = cursor or {}
-    if not notification_claim(notification_id=notification_id):
+    notification = notification_claim(notification_id=notification_id, first_attempt=not cursor)
+    if notification is None:
         return {"already_processed": True}
-    notification = Notification.objects.select_related("workflow", "route").get(pk=notification_id)
-    if not cursor:
-        Notification.objects.filter(pk=notification.pk).update(attempts=notification.attempts + 1)
-    workflow = notification.workflow
+    cursor = cursor or {}
+    workflow = notification.workflow = workflow_get(notification.workflow_id)
     if workflow is None:
         notification_mark_failed(
             notification_id=notification.pk,
@@ -274,7 +272,7 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
         )
         for number, in_rollout in sides
     ]
-    max_attempts = notification.route.max_attempts if notification.route else 5
+    max_attempts = notification.route_max_attempts or 5
     counts = {"deliveries": 0, "dispatched": 0, "chunks": 0}
 
     chunks = _chunks(notification, cursor)

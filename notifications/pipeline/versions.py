@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from cachetools import LRUCache
+from django.db import connection, transaction
 
 from notifications.models import StepType, Workflow, WorkflowStep, WorkflowVersion
 
@@ -35,20 +36,43 @@ def live_snapshot(workflow: Workflow) -> dict[str, Any]:
     }
 
 
+_WORKFLOW_SQL = f"SELECT * FROM {Workflow._meta.db_table} WHERE id = %s"
+
+# Snapshots read, per process. A version is never changed once written, and a workflow is
+# named by its schema, id and creation time (a tenant made again reuses ids, not times).
+_snapshots: LRUCache = LRUCache(maxsize=2048)
+
+
+def workflow_get(workflow_id: int | None) -> Workflow | None:
+    """The workflow by id (None for None or a deleted one), without building the query."""
+    if workflow_id is None:
+        return None
+    found = list(Workflow.objects.raw(_WORKFLOW_SQL, [workflow_id]))
+    return found[0] if found else None
+
+
 def version_snapshots(*, workflow: Workflow, numbers: list[int]) -> dict[int, dict]:
-    """{number: snapshot} of the wanted versions, in one query; the live one is frozen from
-    the workflow's rows if it never was."""
-    snapshots = dict(
-        WorkflowVersion.objects.filter(workflow=workflow, number__in=numbers).values_list(
+    """{number: snapshot} of the wanted versions: from this process's cache, or in one
+    query; the live one is frozen from the workflow's rows if it never was."""
+    key = (connection.schema_name, workflow.pk, workflow.created_at)
+    snapshots = {n: _snapshots[(*key, n)] for n in numbers if (*key, n) in _snapshots}
+    wanted = [n for n in numbers if n not in snapshots]
+    if not wanted:
+        return snapshots
+    found = dict(
+        WorkflowVersion.objects.filter(workflow=workflow, number__in=wanted).values_list(
             "number", "snapshot"
         )
     )
-    if workflow.version in numbers and workflow.version not in snapshots:
+    if workflow.version in wanted and workflow.version not in found:
         with transaction.atomic():
             version, _ = WorkflowVersion.objects.get_or_create(
                 workflow=workflow,
                 number=workflow.version,
                 defaults={"snapshot": live_snapshot(workflow)},
             )
-        snapshots[version.number] = version.snapshot
-    return snapshots
+        found[version.number] = version.snapshot
+    if not connection.in_atomic_block:  # committed, not a write that may yet roll back
+        for number, snapshot in found.items():
+            _snapshots[(*key, number)] = snapshot
+    return {**snapshots, **found}
