@@ -227,6 +227,17 @@ def start_beat():
     )
 
 
+def _accepted_low(live_api, event: str, prefix: str, count: int) -> list[str]:
+    """`count` single-recipient events accepted on `low`, which no worker consumes."""
+    return [
+        live_api.post(
+            "/api/v1/events/trigger",
+            {"event": event, "to": [f"{prefix}-{n}"], "payload": {"order_id": n}},
+        ).json()["notification_id"]
+        for n in range(count)
+    ]
+
+
 def test_sigkilled_worker_and_flushed_redis_lose_nothing_and_send_nothing_twice(
     celery_worker, low_worker, live, live_api, smtp_server, unique
 ):
@@ -299,13 +310,7 @@ def test_critical_events_do_not_wait_behind_a_low_priority_backlog(
     critical_event = make_workflow(
         f"{unique}c", [{"channel": "in_app"}], priority="critical", critical=True
     )
-    backlog = [
-        live_api.post(
-            "/api/v1/events/trigger",
-            {"event": low_event, "to": [f"bulk-{unique}-{n}"], "payload": {"order_id": n}},
-        ).json()["notification_id"]
-        for n in range(30)
-    ]
+    backlog = _accepted_low(live_api, low_event, f"bulk-{unique}", 30)
 
     # when
     response = live_api.post(
@@ -333,13 +338,7 @@ def test_events_accepted_together_share_a_task_and_each_is_processed_once(
     event = make_workflow(unique, [{"channel": "in_app"}], priority="low")
 
     # given: 20 low events accepted within one gathering window, no worker on `low` yet
-    accepted = [
-        live_api.post(
-            "/api/v1/events/trigger",
-            {"event": event, "to": [f"g-{unique}-{n}"], "payload": {"order_id": n}},
-        ).json()["notification_id"]
-        for n in range(20)
-    ]
+    accepted = _accepted_low(live_api, event, f"g-{unique}", 20)
     with app.connection_for_read() as conn:
         wait_until(lambda: queue_depths(conn, ["low"])["low"] > 0, timeout=5, what="published")
         time.sleep(0.5)
@@ -353,17 +352,6 @@ def test_events_accepted_together_share_a_task_and_each_is_processed_once(
     for notification_id in accepted:
         wait_until(lambda n=notification_id: statuses(n) == {"sent": 1}, what="processed")
     assert Delivery.objects.filter(notification_id__in=accepted).count() == 20
-
-
-def _accepted_low(live_api, event: str, prefix: str, count: int) -> list[str]:
-    """`count` single-recipient events accepted on `low`, which no worker consumes."""
-    return [
-        live_api.post(
-            "/api/v1/events/trigger",
-            {"event": event, "to": [f"{prefix}-{n}"], "payload": {"order_id": n}},
-        ).json()["notification_id"]
-        for n in range(count)
-    ]
 
 
 def test_a_batch_of_accepted_events_sends_what_it_queued_in_its_own_task(
