@@ -184,9 +184,7 @@ def main() -> None:
                         "transaction_id": f"burst-{n}",
                     }
                     event_trigger(data=data, raw=data)
-            burst_rate = args.events / drain(
-                lambda: unfinished(schema) == 0, profile=args.profile
-            )
+            burst_rate = args.events / drain(lambda: unfinished(schema) == 0, profile=args.profile)
         finally:
             processes.stop()
         print(

@@ -10,7 +10,6 @@ import logging
 from collections import defaultdict
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
 from django.db import connection
 from django_tenants.utils import schema_context
 
@@ -21,7 +20,6 @@ from notifications.pipeline.dispatch import (
     SEND_TASK,
     SWEEP_TASK,
     WEBHOOK_SEND_TASK,
-    deliveries_dispatch,
     deliveries_held,
 )
 from notifications.pipeline.fanout import notification_process
@@ -45,9 +43,9 @@ def notifications_process_task(notification_ids: list[str]) -> dict:
     """Fan accepted notifications out, one after the other (the triggers a web process
     accepted within a few milliseconds), then send what they queued in this task: for
     transactional traffic, one recipient each, a second task per event would cost more than
-    the send. What is more than one send batch of a channel goes to send tasks instead, as
-    a large fan-out's deliveries do. A notification that fails is logged and left to the
-    sweeper, which re-dispatches it; the others go on."""
+    the send. Up to one send batch per channel is held for this (`deliveries_held`); more
+    goes to send tasks as it is queued, as a large fan-out's deliveries do. A notification
+    that fails is logged and left to the sweeper, which re-dispatches it; the others go on."""
     counts = {"processed": 0, "failed": 0, "sent_here": 0}
     with deliveries_held() as held:
         for notification_id in notification_ids:
@@ -67,9 +65,6 @@ def notifications_process_task(notification_ids: list[str]) -> dict:
     for row in held:
         by_channel[row[1]].append(row)
     for channel, rows in by_channel.items():
-        if len(rows) > settings.SEND_BATCH_SIZES.get(channel, 100):
-            deliveries_dispatch(rows=rows)
-            continue
         try:
             deliveries_send(delivery_ids=[row[0] for row in rows], channel=channel)
         except SoftTimeLimitExceeded:

@@ -42,19 +42,28 @@ def accepted_dispatch(*, notification_id, priority: str) -> None:
     enqueue_gathered(PROCESS_ACCEPTED_TASK, str(notification_id), queue=priority)
 
 
-# Rows `deliveries_dispatch` holds instead of enqueuing, inside `deliveries_held()`.
-_held: contextvars.ContextVar[list | None] = contextvars.ContextVar("held", default=None)
+class _Held(list):
+    """Rows held by `deliveries_dispatch`, and how many it has promised per channel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.promised: dict[str, int] = defaultdict(int)
+
+
+_held: contextvars.ContextVar[_Held | None] = contextvars.ContextVar("held", default=None)
 
 
 @contextmanager
 def deliveries_held() -> Iterator[list[tuple[int, str, str]]]:
-    """Within it, `deliveries_dispatch` enqueues nothing: the rows it is given are added,
-    once their transaction commits, to the list this yields, for the caller to send or
-    dispatch at the end. A row the caller never gets to is re-sent by the sweeper."""
-    rows: list[tuple[int, str, str]] = []
-    token = _held.set(rows)
+    """Within it, `deliveries_dispatch` holds up to one send batch per channel instead of
+    enqueuing it: those rows are added, once their transaction commits, to the list this
+    yields, for the caller to send at the end. Rows beyond a channel's batch are enqueued
+    as usual, so a large fan-out's sends start while it goes on. A row the caller never
+    gets to is re-sent by the sweeper."""
+    held = _Held()
+    token = _held.set(held)
     try:
-        yield rows
+        yield held
     finally:
         _held.reset(token)
 
@@ -63,23 +72,34 @@ def deliveries_dispatch(*, rows: Iterable[tuple[int, str, str]]) -> int:
     """Enqueue send batches for (delivery id, channel, priority) rows; returns how many tasks.
 
     Batched per channel and priority, SEND_BATCH_SIZES ids per task. Inside
-    `deliveries_held()` the rows are held for the caller instead (no task).
+    `deliveries_held()`, what fits the channel's held batch is held instead (no task).
     """
     held = _held.get()
     if held is not None:
-        rows = list(rows)
-        transaction.on_commit(lambda: held.extend(rows))
-        return 0
+        by_channel: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        for row in rows:
+            by_channel[row[1]].append(row)
+        rows = []
+        for channel, channel_rows in by_channel.items():
+            if held.promised[channel] + len(channel_rows) > _batch_size(channel):
+                rows.extend(channel_rows)
+                continue
+            held.promised[channel] += len(channel_rows)
+            transaction.on_commit(lambda kept=channel_rows: held.extend(kept))
     grouped: dict[tuple[str, str], list[int]] = defaultdict(list)
     for delivery_id, channel, priority in rows:
         grouped[(channel, priority)].append(delivery_id)
     tasks = 0
     for (channel, priority), ids in grouped.items():
-        size = settings.SEND_BATCH_SIZES.get(channel, 100)
+        size = _batch_size(channel)
         for start in range(0, len(ids), size):
             enqueue(SEND_TASK, args=(ids[start : start + size], channel), queue=priority)
             tasks += 1
     return tasks
+
+
+def _batch_size(channel: str) -> int:
+    return settings.SEND_BATCH_SIZES.get(channel, 100)
 
 
 def webhook_messages_dispatch(*, message_ids: list[int]) -> int:

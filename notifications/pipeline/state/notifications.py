@@ -48,9 +48,7 @@ def notification_claim(*, notification_id, first_attempt: bool) -> Notification 
 def notification_mark_processed(*, notification_id) -> None:
     """processing → processed: every recipient has its deliveries."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            _PROCESSED_SQL, [N.PROCESSED, timezone.now(), notification_id, N.PROCESSING]
-        )
+        cursor.execute(_PROCESSED_SQL, [N.PROCESSED, timezone.now(), notification_id, N.PROCESSING])
 
 
 def notification_mark_failed(*, notification_id, error: str) -> None:
