@@ -2,8 +2,9 @@
 
 `postprocess_errors_and_bounds` (a drf-spectacular postprocessing hook): each operation
 documents the errors it can answer with (401 where a key is required, 404 where the path names
-a resource, 400 where it takes input, 413 and 415 where it takes a body, 503 always), every
-error response carries the envelope's schema, and every `limit` query parameter its bounds.
+a resource, 400 where it takes input, 413 and 415 where it takes a body, 406 and 503 always),
+every error response carries the envelope's schema, and every `limit` query parameter its
+bounds.
 What a view documents itself (a description, an example) is kept. `AutoSchema` documents a
 nested list's `max_length` / `min_length` (`maxItems` / `minItems`), which drf-spectacular
 leaves out.
@@ -53,6 +54,10 @@ def _descriptions() -> dict[str, str]:
             "tenant (`authentication_failed`)."
         ),
         "404": "Nothing with this id in this tenant (`not_found`).",
+        "406": (
+            "The `Accept` header names no type this API serves (`not_acceptable`); send "
+            "`application/json`, `*/*` or none."
+        ),
         "413": f"The body is over {settings.API_MAX_BODY_BYTES} bytes (`payload_too_large`).",
         "415": "The body is not `application/json` (`unsupported_media_type`).",
         "503": (
@@ -65,7 +70,7 @@ def _descriptions() -> dict[str, str]:
 def _errors_of(path: str, operation: dict) -> list[str]:
     """The error statuses an operation can answer with, whatever its view documents."""
     parameters = operation.get("parameters", [])
-    statuses = ["503"]
+    statuses = ["406", "503"]
     if any(requirement for requirement in operation.get("security", [])):
         statuses.append("401")
     if "{" in path:

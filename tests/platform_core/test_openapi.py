@@ -110,6 +110,13 @@ def test_every_operation_on_a_resource_documents_404(schema):
     assert missing == []
 
 
+def test_every_operation_documents_406_for_an_accept_it_cannot_serve(schema):
+    missing = [
+        name for name, _, operation in operations(schema) if "406" not in operation["responses"]
+    ]
+    assert missing == []
+
+
 def test_every_error_response_is_the_envelope(schema):
     for name, _, operation in operations(schema):
         for status, response in operation["responses"].items():
