@@ -29,7 +29,7 @@ import time
 
 import harness
 from aiosmtpd.controller import Controller
-from trigger_api import profile_report, profile_start, wait_for_http
+from trigger_api import profile_report, profile_start, py_spy, wait_for_http
 
 from platform_core.processes import DEMO_WORKERS
 
@@ -101,6 +101,8 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("this benchmark needs wrk: apt install wrk")
+    if args.profile and not py_spy():
+        raise SystemExit("--profile needs py-spy: pip install py-spy")
 
     env = harness.bench_env()
     print(f"machine: {harness.machine()}")

@@ -56,13 +56,19 @@ def gunicorn(app: str, port: int, args, *, chdir: str | None = None) -> list[str
     return argv
 
 
+def py_spy() -> str | None:
+    """py-spy on PATH or beside this Python (a venv's bin that is not on PATH)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    return shutil.which("py-spy") or (beside if os.access(beside, os.X_OK) else None)
+
+
 def profile_start(master_pid: int, duration: int) -> list[tuple[subprocess.Popen, str]]:
     import psutil
 
     spies = []
     for n, worker in enumerate(psutil.Process(master_pid).children()):
         out = str(harness.LOG_DIR / f"profile-{n}.txt")
-        argv = ["py-spy", "record", "--pid", str(worker.pid), "--gil", "--format", "raw"]
+        argv = [py_spy(), "record", "--pid", str(worker.pid), "--gil", "--format", "raw"]
         argv += ["--rate", "200", "--duration", str(duration), "--output", out, "--nonblocking"]
         spies.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL), out))
     return spies
@@ -103,7 +109,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--profile", action="store_true", help="py-spy the first Clarion round")
     args = parser.parse_args()
-    if args.profile and not shutil.which("py-spy"):
+    if args.profile and not py_spy():
         raise SystemExit("--profile needs py-spy: pip install py-spy")
     if not shutil.which("wrk"):
         raise SystemExit("this benchmark needs wrk: apt install wrk")

@@ -22,7 +22,12 @@ from notifications.pipeline.dispatch import (
     WEBHOOK_SEND_TASK,
     deliveries_held,
 )
-from notifications.pipeline.fanout import notification_process
+from notifications.pipeline.fanout import (
+    notification_fan_out,
+    notification_process,
+    notifications_claim_accepted,
+    notifications_processed,
+)
 from notifications.pipeline.feedback import tenant_feedback, webhook_messages_send
 from notifications.pipeline.sending import deliveries_send
 from notifications.pipeline.sweeper import tenant_sweep
@@ -40,27 +45,34 @@ def notification_process_task(notification_id: str, cursor: dict | None = None) 
 
 @app.task(name=PROCESS_ACCEPTED_TASK, time_limit=900, soft_time_limit=840)
 def notifications_process_task(notification_ids: list[str]) -> dict:
-    """Fan accepted notifications out, one after the other (the triggers a web process
-    accepted within a few milliseconds), then send what they queued in this task: for
+    """Fan accepted notifications out (the triggers a web process accepted within a few
+    milliseconds: claimed in one statement, fanned out one after the other, marked processed
+    in one statement), then send what they queued in this task: for
     transactional traffic, one recipient each, a second task per event would cost more than
     the send. Up to one send batch per channel is held for this (`deliveries_held`); more
     goes to send tasks as it is queued, as a large fan-out's deliveries do. A notification
     that fails is logged and left to the sweeper, which re-dispatches it; the others go on."""
     counts = {"processed": 0, "failed": 0, "sent_here": 0}
     with deliveries_held() as held:
-        for notification_id in notification_ids:
+        claimed = notifications_claim_accepted(notification_ids=notification_ids)
+        counts["processed"] += len(notification_ids) - len(claimed)  # done before
+        done = []
+        for notification in claimed:
             try:
-                notification_process(notification_id=notification_id)
+                outcome = notification_fan_out(notification)
             except SoftTimeLimitExceeded:
                 raise
             except Exception:
                 logger.exception(
                     "notification not processed; the sweeper re-dispatches it",
-                    extra={"notification_id": notification_id},
+                    extra={"notification_id": str(notification.pk)},
                 )
                 counts["failed"] += 1
             else:
                 counts["processed"] += 1
+                if outcome.get("complete"):
+                    done.append((notification, outcome["deliveries"]))
+        notifications_processed(done=done)
     by_channel: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
     for row in held:
         by_channel[row[1]].append(row)

@@ -33,9 +33,10 @@ from notifications.pipeline.state import (
     deliveries_create,
     notification_claim,
     notification_mark_failed,
-    notification_mark_processed,
+    notifications_claim,
+    notifications_mark_processed,
 )
-from notifications.pipeline.versions import version_snapshots, workflow_get
+from notifications.pipeline.versions import version_snapshots, workflow_get, workflows_get
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ def _insert_deliveries(
 
 
 def notification_process(*, notification_id, cursor: dict | None = None) -> dict:
-    """Fan a notification out into deliveries, CHUNKS_PER_TASK chunks at a time.
+    """Claim a notification and fan it out, CHUNKS_PER_TASK chunks at a time.
 
     Returns counts. When more recipients remain, a continuation task is enqueued with the
     cursor; the notification is `processed` once every recipient has its deliveries.
@@ -235,8 +236,44 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
     notification = notification_claim(notification_id=notification_id, first_attempt=not cursor)
     if notification is None:
         return {"already_processed": True}
+    notification.workflow = workflow_get(notification.workflow_id)
+    counts = notification_fan_out(notification, cursor=cursor)
+    if counts.pop("complete", False):
+        notifications_processed(done=[(notification, counts["deliveries"])])
+    return counts
+
+
+def notifications_claim_accepted(*, notification_ids) -> list[Notification]:
+    """Claim just-accepted notifications for their fan-out, with their workflows, in two
+    statements for all of them; those already done are left out."""
+    claimed = notifications_claim(notification_ids=notification_ids, first_attempt=True)
+    workflows = workflows_get(notification.workflow_id for notification in claimed)
+    for notification in claimed:
+        notification.workflow = workflows.get(notification.workflow_id)
+    return claimed
+
+
+def notifications_processed(*, done: list[tuple[Notification, int]]) -> None:
+    """Mark fanned-out notifications `processed` (each with how many deliveries it has), in
+    one statement."""
+    notifications_mark_processed(notification_ids=[notification.pk for notification, _ in done])
+    for notification, deliveries in done:
+        logger.info(
+            "notification processed",
+            extra={"notification_id": str(notification.pk), "deliveries": deliveries},
+        )
+
+
+def notification_fan_out(notification: Notification, *, cursor: dict | None = None) -> dict:
+    """Write the deliveries of a claimed notification (`workflow` loaded), CHUNKS_PER_TASK
+    chunks at a time, from `cursor` on.
+
+    Returns counts, with `complete` when every recipient has its deliveries (for the caller
+    to mark it processed) and `continued` with the cursor when a continuation task was
+    enqueued for the rest. A workflow or version gone missing fails the notification.
+    """
     cursor = cursor or {}
-    workflow = notification.workflow = workflow_get(notification.workflow_id)
+    workflow = notification.workflow
     if workflow is None:
         notification_mark_failed(
             notification_id=notification.pk,
@@ -313,9 +350,5 @@ def notification_process(*, notification_id, cursor: dict | None = None) -> dict
             counts["continued"] = next_cursor
             return counts
 
-    notification_mark_processed(notification_id=notification.pk)
-    logger.info(
-        "notification processed",
-        extra={"notification_id": str(notification.pk), "deliveries": counts["deliveries"]},
-    )
+    counts["complete"] = True
     return counts

@@ -6,12 +6,14 @@ frozen (rows written without them) is frozen here on first use, from its step ro
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from cachetools import LRUCache
 from django.db import connection, transaction
 
 from notifications.models import StepType, Workflow, WorkflowStep, WorkflowVersion
+from platform_core.db_backend.prepared import model_columns, prepared_instances
 
 
 def step_representation(step: WorkflowStep) -> dict[str, Any]:
@@ -36,19 +38,28 @@ def live_snapshot(workflow: Workflow) -> dict[str, Any]:
     }
 
 
-_WORKFLOW_SQL = f"SELECT * FROM {Workflow._meta.db_table} WHERE id = %s"
+_WORKFLOWS_SQL = (
+    f"SELECT {model_columns(Workflow, 'w')} FROM {Workflow._meta.db_table} w "
+    "WHERE w.id = ANY(%(ids)s::bigint[])"
+)
 
 # Snapshots read, per process. A version is never changed once written, and a workflow is
 # named by its schema, id and creation time (a tenant made again reuses ids, not times).
 _snapshots: LRUCache = LRUCache(maxsize=2048)
 
 
+def workflows_get(workflow_ids: Iterable[int | None]) -> dict[int, Workflow]:
+    """{id: workflow} of those that exist (None and deleted ones are left out), in one
+    prepared statement."""
+    ids = sorted({pk for pk in workflow_ids if pk is not None})
+    if not ids:
+        return {}
+    return {w.pk: w for w in prepared_instances(Workflow, _WORKFLOWS_SQL, {"ids": ids})}
+
+
 def workflow_get(workflow_id: int | None) -> Workflow | None:
-    """The workflow by id (None for None or a deleted one), without building the query."""
-    if workflow_id is None:
-        return None
-    found = list(Workflow.objects.raw(_WORKFLOW_SQL, [workflow_id]))
-    return found[0] if found else None
+    """The workflow by id (None for None or a deleted one)."""
+    return workflows_get([workflow_id]).get(workflow_id)
 
 
 def version_snapshots(*, workflow: Workflow, numbers: list[int]) -> dict[int, dict]:

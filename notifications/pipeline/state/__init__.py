@@ -45,7 +45,9 @@ from notifications.pipeline.state.notifications import (
     notification_claim,
     notification_mark_failed,
     notification_mark_processed,
+    notifications_claim,
     notifications_claim_stale,
+    notifications_mark_processed,
 )
 from notifications.pipeline.state.sql import (
     DELIVERY_TABLE,
@@ -91,5 +93,7 @@ __all__ = [
     "notification_claim",
     "notification_mark_failed",
     "notification_mark_processed",
+    "notifications_claim",
     "notifications_claim_stale",
+    "notifications_mark_processed",
 ]

@@ -10,45 +10,67 @@ from django.utils import timezone
 
 from notifications.models import Notification, NotificationStatus, Route
 from notifications.pipeline.state.sql import DETAIL_MAX, NOTIFICATION_TABLE
+from platform_core.db_backend.prepared import model_columns, prepared_instances, run_prepared
 
 N = NotificationStatus
 
-# Written out rather than built by the ORM: a single-recipient event's whole fan-out costs
-# about as much as compiling these queries.
+# Written out rather than built by the ORM, and prepared: a single-recipient event's whole
+# fan-out costs about as much as compiling and planning these statements.
 _CLAIM_SQL = f"""
 WITH claimed AS (
     UPDATE {NOTIFICATION_TABLE}
     SET status = %(processing)s, dispatched_at = %(now)s, attempts = attempts + %(attempt)s
-    WHERE id = %(id)s AND status = ANY(%(open)s::text[])
+    WHERE id = ANY(%(ids)s::uuid[]) AND status = ANY(%(open)s::text[])
     RETURNING *
 )
-SELECT claimed.*, route.max_attempts AS route_max_attempts
+SELECT {model_columns(Notification, "claimed")}, route.max_attempts AS route_max_attempts
 FROM claimed LEFT JOIN {Route._meta.db_table} route ON route.id = claimed.route_id
+ORDER BY claimed.created_at, claimed.id
 """
 _PROCESSED_SQL = f"""
-UPDATE {NOTIFICATION_TABLE} SET status = %s, processed_at = %s WHERE id = %s AND status = %s
+UPDATE {NOTIFICATION_TABLE} SET status = %(processed)s, processed_at = %(now)s
+WHERE id = ANY(%(ids)s::uuid[]) AND status = %(processing)s
+RETURNING id
 """
 
 
-def notification_claim(*, notification_id, first_attempt: bool) -> Notification | None:
+def notifications_claim(*, notification_ids, first_attempt: bool) -> list[Notification]:
     """accepted / processing → processing (fan-out under way), counting an attempt when
-    `first_attempt` (not a continuation): the notification as claimed, with its route's
-    `route_max_attempts` (None without a route), in one statement; None if already done."""
+    `first_attempt` (not a continuation): the notifications claimed, oldest first, each
+    with its route's `route_max_attempts` (None without a route), in one statement. Those
+    already done are left out."""
     params = {
         "processing": N.PROCESSING,
         "now": timezone.now(),
         "attempt": int(first_attempt),
-        "id": notification_id,
+        "ids": [str(pk) for pk in notification_ids],
         "open": [N.ACCEPTED, N.PROCESSING],
     }
-    claimed = list(Notification.objects.raw(_CLAIM_SQL, params))
+    return prepared_instances(Notification, _CLAIM_SQL, params)
+
+
+def notification_claim(*, notification_id, first_attempt: bool) -> Notification | None:
+    """`notifications_claim` for one: the notification as claimed, or None if already done."""
+    claimed = notifications_claim(notification_ids=[notification_id], first_attempt=first_attempt)
     return claimed[0] if claimed else None
 
 
+def notifications_mark_processed(*, notification_ids) -> int:
+    """processing → processed: every recipient of each has its deliveries; how many moved."""
+    if not notification_ids:
+        return 0
+    params = {
+        "processed": N.PROCESSED,
+        "now": timezone.now(),
+        "ids": [str(pk) for pk in notification_ids],
+        "processing": N.PROCESSING,
+    }
+    return len(run_prepared(_PROCESSED_SQL, params))
+
+
 def notification_mark_processed(*, notification_id) -> None:
-    """processing → processed: every recipient has its deliveries."""
-    with connection.cursor() as cursor:
-        cursor.execute(_PROCESSED_SQL, [N.PROCESSED, timezone.now(), notification_id, N.PROCESSING])
+    """`notifications_mark_processed` for one."""
+    notifications_mark_processed(notification_ids=[notification_id])
 
 
 def notification_mark_failed(*, notification_id, error: str) -> None:
