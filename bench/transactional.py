@@ -10,10 +10,12 @@
    backlog that keeps growing means processing cannot keep up with the front door).
 
 `--channel in_app` (default) or `email` (the real SMTP connector to a local sink). With
-`--profile`, py-spy samples the `normal` worker's processes through the first 30 s of the
-burst and prints the functions holding most samples (needs py-spy).
+`--profile` (or `--profile sustained`), py-spy samples the `normal` worker's processes
+through the first 30 s of the burst (or of the sustained run) and prints the functions
+holding most samples (needs py-spy).
 
 Usage: python bench/transactional.py [--channel in_app] [--events 3000] [--duration 60]
+                                    [--profile [burst|sustained]]
 """
 
 from __future__ import annotations
@@ -97,7 +99,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--port", type=int, default=8098)
     parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--profile", action="store_true", help="py-spy the burst's workers")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="burst",
+        choices=["burst", "sustained"],
+        help="py-spy the normal worker through the first 30 s of the burst (default) or of "
+        "the sustained run",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("this benchmark needs wrk: apt install wrk")
@@ -186,7 +195,9 @@ def main() -> None:
                         "transaction_id": f"burst-{n}",
                     }
                     event_trigger(data=data, raw=data)
-            burst_rate = args.events / drain(lambda: unfinished(schema) == 0, profile=args.profile)
+            burst_rate = args.events / drain(
+                lambda: unfinished(schema) == 0, profile=args.profile == "burst"
+            )
         finally:
             processes.stop()
         print(
@@ -227,6 +238,8 @@ def main() -> None:
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
+            if args.profile == "sustained":
+                spies = profile_start(processes.children["worker-normal"].pid, 30)
             started = time.perf_counter()
             result = subprocess.run(
                 [
@@ -251,6 +264,8 @@ def main() -> None:
             wall = time.perf_counter() - started
             done_in_run = processed(schema) - base
             stop.set()
+            if args.profile == "sustained":
+                profile_report(spies)
             line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT"))
             statuses = dict(
                 part.split("=") for part in line.split("statuses=")[1].split(",") if part

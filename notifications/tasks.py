@@ -73,12 +73,15 @@ def notifications_process_task(notification_ids: list[str]) -> dict:
                 if outcome.get("complete"):
                     done.append((notification, outcome["deliveries"]))
         notifications_processed(done=done)
+    read = {notification.pk: notification for notification in claimed}
     by_channel: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
     for row in held:
         by_channel[row[1]].append(row)
     for channel, rows in by_channel.items():
         try:
-            deliveries_send(delivery_ids=[row[0] for row in rows], channel=channel)
+            deliveries_send(
+                delivery_ids=[row[0] for row in rows], channel=channel, notifications=read
+            )
         except SoftTimeLimitExceeded:
             raise
         except Exception:

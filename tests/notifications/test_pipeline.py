@@ -374,6 +374,36 @@ def test_a_batch_of_accepted_events_sends_what_it_queued_in_its_own_task(
         assert [m.body for m in bodies] == [f"Order {n}"]
 
 
+def test_a_batch_task_claims_reads_and_marks_its_events_together(
+    celery_worker, live, live_api, unique
+):
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.tasks import notifications_process_task
+
+    event = make_workflow(unique, [{"channel": "in_app"}], priority="low")
+    accepted = _accepted_low(live_api, event, f"q-{unique}", 6)
+
+    # when: their batch task runs here
+    with CaptureQueriesContext(connection) as queries:
+        counts = notifications_process_task.run(accepted)
+
+    # then: all six are claimed in one statement, marked processed in one, their workflow
+    # read once, and the send reads no notification again
+    assert counts == {"processed": 6, "failed": 0, "sent_here": 6}
+    assert [statuses(n) for n in accepted] == [{"sent": 1}] * 6
+    statements = [" ".join(q["sql"].split()) for q in queries.captured_queries]
+    updates = [s for s in statements if re.search(r'UPDATE "?notifications_notification\b', s)]
+    assert len(updates) == 2
+    assert len([s for s in statements if re.search(r'FROM "?notifications_workflow"? ', s)]) == 1
+    assert not [
+        s for s in statements if re.match(r'SELECT .* FROM "?notifications_notification\b', s)
+    ]
+
+
 def test_deliveries_beyond_one_send_batch_go_to_send_tasks(
     celery_worker, live, live_api, unique, settings, request
 ):

@@ -8,14 +8,14 @@ Once it commits, the new messages and their recipients' counts go to the real-ti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from notifications.inbox_events import EVENT_MESSAGE
-from notifications.models import Channel, DeliveryStatus, InboxMessage, Subscriber
+from notifications.models import Channel, DeliveryStatus, InboxMessage, Notification, Subscriber
 from notifications.pipeline.inbox_live import (
     inbox_events_on_commit,
     inbox_message_payload,
@@ -75,14 +75,21 @@ def _live_events(rows: list[tuple], ids: dict[int, str]) -> None:
     inbox_events_on_commit(events, counts_for=[row[0] for row in rows])
 
 
-def send_in_app(delivery_ids: Sequence[int]) -> dict:
-    """Claim, render and write a batch of in-app messages in one transaction."""
+def send_in_app(
+    delivery_ids: Sequence[int], *, notifications: Mapping[object, Notification] | None = None
+) -> dict:
+    """Claim, render and write a batch of in-app messages in one transaction (`notifications`:
+    those of the batch already read, as `deliveries_send` takes them)."""
     now = timezone.now()
     with transaction.atomic():
         claimed = deliveries_lock_queued(delivery_ids, columns=_CLAIM_COLUMNS, joins=_CLAIM_JOINS)
         if not claimed:
             return {}
-        batch = BatchPreparer(delivery_ids=[row[0] for row in claimed], channel=Channel.IN_APP)
+        batch = BatchPreparer(
+            delivery_ids=[row[0] for row in claimed],
+            channel=Channel.IN_APP,
+            notifications=dict(notifications or {}),
+        )
         batch.load_notifications({row[1] for row in claimed})
         inbox, sent, dead, skipped, ready = [], [], [], [], []
         subscriber_ids: dict[int, str] = {}

@@ -103,6 +103,16 @@ class BatchPreparer:
     # The tenant's base URL of tracked and unsubscribe links.
     _base_url: str | None = None
 
+    def __post_init__(self) -> None:
+        # Notifications handed in with their workflow loaded (a task that just fanned them
+        # out) need no query for its flags either.
+        for notification in self.notifications.values():
+            if Notification.workflow.is_cached(notification) and notification.workflow:
+                workflow = notification.workflow
+                self._workflows[workflow.pk] = WorkflowFlags(
+                    workflow.key, workflow.critical, workflow.track_clicks, workflow.track_opens
+                )
+
     def load_notifications(self, notification_ids: Iterable) -> None:
         """Load the batch's notifications in one query."""
         wanted = set(notification_ids) - set(self.notifications)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 
@@ -21,7 +21,14 @@ from django.db import connection, transaction
 
 from connectors.base import Connector, PermanentError, Recipient, TransientError
 from connectors.registry import build_connector
-from notifications.models import Channel, Delivery, DeliveryStatus, Integration, Subscriber
+from notifications.models import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Integration,
+    Notification,
+    Subscriber,
+)
 from notifications.pipeline.circuit import (
     circuit_is_open,
     circuit_record_failure,
@@ -130,14 +137,22 @@ def subscriber_recipient(subscriber, *, credentials_key: str | None) -> Recipien
     )
 
 
-def send_via_providers(delivery_ids: Sequence[int], channel: str) -> dict:
-    """Claim and send a batch one delivery at a time, within the batch's time budget."""
+def send_via_providers(
+    delivery_ids: Sequence[int],
+    channel: str,
+    *,
+    notifications: Mapping[object, Notification] | None = None,
+) -> dict:
+    """Claim and send a batch one delivery at a time, within the batch's time budget
+    (`notifications`: those of the batch already read, as `deliveries_send` takes them)."""
     counts: Counter[str] = Counter()
     started = time.monotonic()
     schema = connection.schema_name
     # Quiet hours and send windows: what may not go now waits in the database.
     delivery_ids = deliveries_hold_outside_windows(delivery_ids, channel)
-    batch = BatchPreparer(delivery_ids=delivery_ids, channel=channel)
+    batch = BatchPreparer(
+        delivery_ids=delivery_ids, channel=channel, notifications=dict(notifications or {})
+    )
     refs = list(
         Delivery.objects.filter(pk__in=list(delivery_ids)).values_list(
             "pk", "notification_id", "subscriber_id", "attempts"
