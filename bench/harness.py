@@ -169,6 +169,7 @@ class RssSampler:
         self.procs = procs
         self.interval = interval
         self.peak: dict[str, int] = {}
+        self.first: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -183,6 +184,7 @@ class RssSampler:
                         key = f"{name}[{'main' if member.pid == root.pid else member.pid}]"
                         rss = member.memory_info().rss
                         self.peak[key] = max(self.peak.get(key, 0), rss)
+                        self.first.setdefault(key, rss)
                 except psutil.Error:
                     continue
             self._stop.wait(self.interval)
@@ -197,7 +199,8 @@ class RssSampler:
 
     def report(self) -> str:
         return "\n".join(
-            f"    {key:<32} {rss / 2**20:7.1f} MB" for key, rss in sorted(self.peak.items())
+            f"    {key:<32} {rss / 2**20:7.1f} MB (first sample {self.first[key] / 2**20:.1f} MB)"
+            for key, rss in sorted(self.peak.items())
         )
 
 
@@ -298,7 +301,8 @@ def trigger_setup(*, schema: str) -> None:
 
 
 def measure_fanout(*, event: str, topic_key: str, payload: dict, timeout: float) -> dict:
-    """Trigger one event to a topic and wait until no delivery is queued or sending.
+    """Trigger one event to a topic and wait until it is fanned out and no delivery is queued
+    or sending.
 
     Polls a cheap question (is anything still in flight?) so that the database works for the
     pipeline, not for the stopwatch; the time is read from the rows afterwards: trigger to
@@ -307,7 +311,7 @@ def measure_fanout(*, event: str, topic_key: str, payload: dict, timeout: float)
     from django.db.models import Max
     from django.utils import timezone
 
-    from notifications.models import Delivery, DeliveryStatus
+    from notifications.models import Delivery, DeliveryStatus, Notification, NotificationStatus
     from notifications.services.trigger import event_trigger
 
     data = {"event": event, "to": [{"topic": topic_key}], "payload": payload}
@@ -316,8 +320,12 @@ def measure_fanout(*, event: str, topic_key: str, payload: dict, timeout: float)
     triggered_at = timezone.now()
     notification_id = event_trigger(data=data, raw=data).body["notification_id"]
     deliveries = Delivery.objects.filter(notification_id=notification_id)
+    # Done when the fan-out is (its continuations included) and nothing is left to send.
+    fanned_out = Notification.objects.filter(
+        pk=notification_id, status__in=[NotificationStatus.PROCESSED, NotificationStatus.FAILED]
+    )
     while (
-        not deliveries.exists()
+        not fanned_out.exists()
         or deliveries.filter(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING]).exists()
     ):
         if time.perf_counter() - started > timeout:
