@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Q
 
 from notifications.models import Integration, Priority, Throttle, Workflow
+from platform_core.db_backend.prepared import model_columns, prepared_instances
 
 RATE_MAX_PER_SECOND = 10_000
 BURST_MAX = 100_000
@@ -133,6 +133,12 @@ def throttle_reason(throttle: Throttle) -> str:
     return f"throttled by {throttle.label}"
 
 
+_THROTTLES_SQL = (
+    f"SELECT {model_columns(Throttle, 't')} FROM {Throttle._meta.db_table} t "
+    "WHERE t.channel = '' OR t.channel = %(channel)s ORDER BY t.id"
+)
+
+
 @dataclass
 class ThrottleGate:
     """The throttles of one send batch's channel, read once; checks many deliveries at once."""
@@ -145,8 +151,8 @@ class ThrottleGate:
     @property
     def throttles(self) -> list[Throttle]:
         if self._throttles is None:
-            self._throttles = list(
-                Throttle.objects.filter(Q(channel="") | Q(channel=self.channel)).order_by("id")
+            self._throttles = prepared_instances(
+                Throttle, _THROTTLES_SQL, {"channel": self.channel}
             )
         return self._throttles
 

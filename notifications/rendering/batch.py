@@ -14,10 +14,11 @@ from typing import Any
 from django.conf import settings
 
 from connectors.base import RenderedMessage
-from notifications.models import Notification, Template
+from notifications.models import Notification, Template, TemplateVariant
 from notifications.rendering.render import RenderError, render_message
 from notifications.rendering.selection import choose_variant, select_template
 from notifications.rendering.validation import template_uses_subscriber
+from platform_core.db_backend.prepared import model_columns, prepared_instances
 
 # What a template sees as `subscriber`: these fields of the Subscriber model (also its column
 # names), in this order.
@@ -94,6 +95,16 @@ def template_for(
     return template
 
 
+_TEMPLATES_SQL = (
+    f"SELECT {model_columns(Template, 't')} FROM {Template._meta.db_table} t "
+    "WHERE t.key = %(key)s ORDER BY t.locale"
+)
+_VARIANTS_SQL = (
+    f"SELECT {model_columns(TemplateVariant, 'v')} FROM {TemplateVariant._meta.db_table} v "
+    "WHERE v.template_id = ANY(%(ids)s::bigint[]) ORDER BY v.id"
+)
+
+
 def render_context(
     *, payload: Any, subscriber: Mapping[str, Any], actor: Mapping[str, Any] | None
 ) -> dict[str, Any]:
@@ -118,11 +129,17 @@ class Renderer:
     _shared: dict[tuple, RenderedMessage | RenderError] = field(default_factory=dict)
 
     def templates(self, key: str) -> list[Template]:
-        """Every locale of a template key, with its variants (loaded once per batch)."""
+        """Every locale of a template key, with its variants (loaded once per batch, in two
+        prepared statements)."""
         if key not in self._templates:
-            self._templates[key] = list(
-                Template.objects.filter(key=key).prefetch_related("variants")
-            )
+            templates = prepared_instances(Template, _TEMPLATES_SQL, {"key": key})
+            variants: dict[int, list[TemplateVariant]] = {t.pk: [] for t in templates}
+            if templates:
+                ids = list(variants)
+                for variant in prepared_instances(TemplateVariant, _VARIANTS_SQL, {"ids": ids}):
+                    variants[variant.template_id].append(variant)
+            self._variants.update(variants)
+            self._templates[key] = templates
         return self._templates[key]
 
     def _is_personal(self, template: Template, variants: list) -> bool:
